@@ -1,0 +1,442 @@
+"""Grade completed student notebooks, without trusting them.
+
+    python -m course.grade PATH [PATH ...] [--json FILE] [--junit FILE] [--markdown FILE]
+                           [--timeout SECONDS] [--fail-under SCORE] [--seed N]
+
+How (README, "Grading", says the same for instructors):
+
+1. The graded notebook is rebuilt from the course's own student notebook
+   (``chapters/<same file name>``): only the learner's exercise cells are taken, matched by
+   cell id, else by the function or class they define. Check cells, prose and everything
+   else come from the course, so editing or deleting them changes nothing.
+2. A fresh kernel runs just those exercise cells, each with a timeout. Then, one exercise
+   at a time, a small harness calls the learner's function on cases drawn now from the
+   seed, and writes the results to a folder as JSON + ``.npz`` (no pickle).
+3. This process — which never runs learner code — reads the results back, computes the
+   references and compares. A timeout or a dead kernel costs the exercise affected; the
+   kernel is restarted, the earlier cells replayed, and grading goes on.
+4. Answers that use the op they are asked to build (found in the cell's source, or
+   recorded at run time) fail, and so do cells that reach into the grader's own modules.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import queue
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course.exercise import (Case, Exercise, Result, exercises, forbidden_in_source, judge_case,
+                             load, run_case, save, summarize)
+from course.notebooks import CHAPTERS, defined_names
+
+DEFAULT_TIMEOUT = 60.0
+MAX_OUTPUT_KEPT = 2000            # characters of a cell's error kept for the message
+# Modules a learner's cell may not touch: they are the grader's own.
+GRADER_MODULES = ("course.exercise", "course.exercises", "course.check", "course.grade")
+
+
+# --------------------------------------------------------------------------- report types
+
+@dataclass
+class ExerciseReport:
+    id: str
+    name: str
+    points: int
+    max_points: int
+    status: str
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class NotebookReport:
+    notebook: str
+    score: int = 0
+    max_score: int = 0
+    exercises: list[ExerciseReport] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- rebuilding
+
+def exercise_cells(skeleton) -> list:
+    """The skeleton's exercise cells, in order (the build tool tags them)."""
+    return [c for c in skeleton.cells if c.cell_type == "code" and "course" in c.metadata]
+
+
+def learner_sources(learner, skeleton) -> dict[str, str]:
+    """exercise name -> the learner's source for that exercise's cell.
+
+    Matched by cell id; a cell whose id is gone falls back to the last learner cell that
+    defines the exercise's function or class. Missing cells keep the course's stub.
+    """
+    by_id = {c.get("id"): c for c in learner.get("cells", []) if c.get("cell_type") == "code"}
+    sources = {}
+    for cell in exercise_cells(skeleton):
+        name = cell.metadata["course"]["name"]
+        mine = by_id.get(cell.get("id"))
+        if mine is None:
+            defining = [c for c in learner.get("cells", []) if c.get("cell_type") == "code"
+                        and name in defined_names(_text(c.get("source", "")))]
+            mine = defining[-1] if defining else None
+        sources[name] = _text(mine.get("source", "")) if mine is not None else cell.source
+    return sources
+
+
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def grader_modules_used(source: str) -> list[str]:
+    return forbidden_in_source(source, GRADER_MODULES)
+
+
+# --------------------------------------------------------------------------- the kernel
+
+class Kernel:
+    """A fresh IPython kernel that runs code with a timeout and discards its output."""
+
+    def __init__(self, workdir: Path):
+        from jupyter_client import KernelManager
+
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
+        env.pop("COURSE_SMOKE", None)
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(cwd=str(workdir), env=env, stderr=subprocess.DEVNULL)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+
+    def run(self, code: str, timeout: float) -> tuple[str, str]:
+        """Execute ``code``: ("ok" | "error" | "timeout" | "died", error text)."""
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        error = ""
+        while True:
+            if time.monotonic() > deadline:
+                return "timeout", ""
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                if not self.km.is_alive():
+                    return "died", ""
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "error":
+                error = f"{msg['content']['ename']}: {msg['content']['evalue']}"[:MAX_OUTPUT_KEPT]
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                return ("error" if error else "ok"), error
+
+    def interrupt(self) -> bool:
+        """Interrupt the running cell; True if the kernel answers again within 10 s."""
+        self.km.interrupt_kernel()
+        status, _ = self.run("pass", timeout=10)
+        return status == "ok"
+
+    def shutdown(self) -> None:
+        try:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- kernel side
+
+def kernel_side(name: str, folder: str) -> None:
+    """Runs inside the kernel: call the learner's ``name`` on the cases, save the reports."""
+    from IPython import get_ipython
+
+    exercise = exercises()[name]
+    cases = [Case(label, inputs) for label, inputs in load(Path(folder) / f"{name}.cases.json")]
+    answer = get_ipython().user_ns.get(name)
+    if answer is None:
+        reports = [{"status": "raised", "output": None, "used": [], "mutated": [],
+                    "error": f"NameError: {name} is not defined"}] * len(cases)
+    else:
+        reports = [run_case(exercise, answer, case) for case in cases]
+    save(reports, Path(folder) / f"{name}.reports.json")
+
+
+def _harness(name: str, folder: Path) -> str:
+    return f"__import__('course.grade', fromlist=['_']).kernel_side({name!r}, {str(folder)!r})"
+
+
+# --------------------------------------------------------------------------- grading
+
+def _valid_report(r) -> bool:
+    return (isinstance(r, dict) and r.get("status") in ("ok", "not_implemented", "raised")
+            and isinstance(r.get("used"), list) and isinstance(r.get("mutated"), list)
+            and isinstance(r.get("error"), str) and "output" in r)
+
+
+def _judge(exercise: Exercise, cases: list[Case], source: str, folder: Path) -> Result:
+    """Compare the kernel's reports with the references, in this process."""
+    path = folder / f"{exercise.name}.reports.json"
+    try:
+        reports = load(path)
+    except Exception as e:
+        return Result("error", f"no readable results from the kernel ({type(e).__name__}).")
+    if not isinstance(reports, list) or len(reports) != len(cases) \
+            or not all(_valid_report(r) for r in reports):
+        return Result("error", "the results written in the kernel are malformed.")
+    verdicts = []
+    for case, report in zip(cases, reports):
+        try:
+            verdicts.append(judge_case(exercise, case, report))
+        except Exception as e:    # a learner output that breaks a judge is a wrong output
+            verdicts.append(("failed", f"case '{case.label}': output could not be checked "
+                             f"({type(e).__name__}).", exercise.hint))
+        if verdicts[-1][0] != "passed":
+            break
+    found = forbidden_in_source(source, exercise.forbidden) if exercise.forbidden else []
+    return summarize(exercise, cases, verdicts, found)
+
+
+def grade_notebook(path: Path, seed: int, timeout: float = DEFAULT_TIMEOUT,
+                   reference_dir: Path = CHAPTERS) -> NotebookReport:
+    """Grade one learner notebook; never modifies it."""
+    start = time.monotonic()
+    report = NotebookReport(notebook=str(path))
+    reference = reference_dir / path.name
+    if not reference.exists():
+        report.error = f"no chapter named {path.name} in the course"
+        return report
+    skeleton = nbformat.read(reference, as_version=4)
+    cells = exercise_cells(skeleton)
+    specs = [exercises()[c.metadata["course"]["name"]] for c in cells]
+    report.max_score = sum(ex.points for ex in specs)
+    results: dict[str, Result] = {}
+
+    try:
+        learner = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(learner, dict) or not isinstance(learner.get("cells"), list):
+            raise ValueError("it has no list of cells")
+    except Exception as e:
+        why = "not valid JSON" if isinstance(e, json.JSONDecodeError) else f"not a notebook ({e})"
+        report.error = f"{path.name} is {why}"
+        for ex in specs:
+            results[ex.name] = Result("error", f"could not read the notebook: {why}.")
+        return _finish(report, specs, results, start)
+
+    sources = learner_sources(learner, skeleton)
+    folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    try:
+        _run_in_kernel(specs, sources, folder, seed, timeout, results)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return _finish(report, specs, results, start)
+
+
+def _run_in_kernel(specs, sources, folder, seed, timeout, results) -> None:
+    cases = {ex.name: ex.cases(seed) for ex in specs}
+    for ex in specs:
+        save([[c.label, c.inputs] for c in cases[ex.name]], folder / f"{ex.name}.cases.json")
+        if grader_modules_used(sources[ex.name]):
+            results[ex.name] = Result("failed", "this cell imports the grader's own modules "
+                                      "(course.check / course.exercise / course.grade); "
+                                      "answers may not touch them.")
+    defined: list[str] = []          # exercise cells that ran, to replay after a crash
+    cell_errors: dict[str, str] = {}
+    kernel = Kernel(folder)
+
+    def restart():
+        nonlocal kernel
+        kernel.shutdown()
+        kernel = Kernel(folder)
+        for name in defined:
+            kernel.run(sources[name], timeout)
+
+    try:
+        for ex in specs:                                  # 1. the learner's cells
+            if ex.name in results:
+                continue
+            status, error = kernel.run(sources[ex.name], timeout)
+            if status in ("ok", "error"):
+                defined.append(ex.name)      # a cell that fails may still define the answer
+                if error:
+                    cell_errors[ex.name] = error
+            elif status == "timeout":
+                results[ex.name] = Result("timeout", f"your cell ran over {timeout:g} s.")
+                if not kernel.interrupt():
+                    restart()
+            else:
+                results[ex.name] = Result("error", "the kernel died while running your cell.")
+                restart()
+        for ex in specs:                                  # 2. the harness, one exercise at a time
+            if ex.name in results:
+                continue
+            status, error = kernel.run(_harness(ex.name, folder), timeout)
+            if status == "ok":
+                results[ex.name] = _judge(ex, cases[ex.name], sources[ex.name], folder)
+                if ex.name in cell_errors and "is not defined" in results[ex.name].message:
+                    results[ex.name] = Result("error", f"your cell raised {cell_errors[ex.name]}")
+            elif status == "timeout":
+                results[ex.name] = Result("timeout", f"your {ex.name} ran over {timeout:g} s "
+                                          "on the grading cases.")
+                if not kernel.interrupt():
+                    restart()
+            elif status == "died":
+                results[ex.name] = Result("error", f"the kernel died while running your {ex.name}.")
+                restart()
+            else:
+                results[ex.name] = Result("error", f"grading {ex.name} failed in the kernel: {error}")
+    finally:
+        kernel.shutdown()
+
+
+def _finish(report: NotebookReport, specs, results, start) -> NotebookReport:
+    for ex in specs:
+        r = results.get(ex.name) or Result("error", "not graded.")
+        points = ex.points if r.status == "passed" else 0
+        report.exercises.append(ExerciseReport(ex.id, ex.name, points, ex.points, r.status,
+                                               r.message, r.hint or ""))
+    report.score = sum(e.points for e in report.exercises)
+    report.seconds = round(time.monotonic() - start, 1)
+    return report
+
+
+# --------------------------------------------------------------------------- reports
+
+def as_json(reports: list[NotebookReport], seed: int) -> dict:
+    return {"score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
+            "seed": seed, "notebooks": [asdict(r) for r in reports]}
+
+
+def as_table(report: NotebookReport) -> str:
+    lines = [f"{report.notebook}: {report.score}/{report.max_score} points"
+             + (f"  ({report.error})" if report.error else "")]
+    rows = [("exercise", "name", "points", "status", "message")]
+    rows += [(e.id, e.name, f"{e.points}/{e.max_points}", e.status,
+              e.message + (f" Hint: {e.hint}" if e.hint and e.status == "failed" else ""))
+             for e in report.exercises]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        lines.append("  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+    return "\n".join(lines)
+
+
+def as_junit(reports: list[NotebookReport]) -> str:
+    suites = ET.Element("testsuites", name="course.grade")
+    for r in reports:
+        failures = sum(e.status in ("failed", "not_implemented", "timeout") for e in r.exercises)
+        errors = sum(e.status == "error" for e in r.exercises)
+        suite = ET.SubElement(suites, "testsuite", name=r.notebook, tests=str(len(r.exercises)),
+                              failures=str(failures), errors=str(errors), time=str(r.seconds))
+        for e in r.exercises:
+            case = ET.SubElement(suite, "testcase", classname=Path(r.notebook).stem,
+                                 name=f"{e.id} {e.name}")
+            if e.status == "error":
+                ET.SubElement(case, "error", message=e.message, type=e.status).text = e.message
+            elif e.status != "passed":
+                ET.SubElement(case, "failure", message=e.message, type=e.status).text = \
+                    e.message + (f"\nHint: {e.hint}" if e.hint else "")
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+ICONS = {"passed": "✅", "failed": "❌", "not_implemented": "⏳", "timeout": "⌛", "error": "💥"}
+
+
+def as_markdown(reports: list[NotebookReport]) -> str:
+    total = sum(r.score for r in reports)
+    most = sum(r.max_score for r in reports)
+    out = [f"## Grading: {total}/{most} points", ""]
+    for r in reports:
+        out += [f"### `{r.notebook}` — {r.score}/{r.max_score}", ""]
+        if r.error:
+            out += [f"> {r.error}", ""]
+        out += ["| exercise | name | points | status | message |", "|---|---|---|---|---|"]
+        for e in r.exercises:
+            msg = e.message.replace("|", "\\|").replace("\n", " ")
+            out.append(f"| {e.id} | `{e.name}` | {e.points}/{e.max_points} | "
+                       f"{ICONS[e.status]} {e.status} | {msg} |")
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- command line
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):                      # one line, exit 2
+        self.exit(2, f"course.grade: error: {message}\n")
+
+
+def notebooks_in(paths: list[str]) -> list[Path]:
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        else:
+            found.append(p)
+    return found
+
+
+def _score_threshold(text: str, max_score: int) -> float:
+    return float(text[:-1]) / 100 * max_score if text.endswith("%") else float(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m course.grade", description="Grade student notebooks.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a notebook or a folder of them")
+    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--junit", metavar="FILE")
+    parser.add_argument("--markdown", metavar="FILE")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"per cell (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--fail-under", metavar="SCORE",
+                        help="exit 1 if the total is below SCORE points (or SCORE%% of the maximum)")
+    parser.add_argument("--seed", type=int, help="cases' seed (default: a new one each run)")
+    args = parser.parse_args(argv)
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        parser.error(f"no such file or folder: {missing[0]}")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    if args.fail_under is not None:
+        try:
+            _score_threshold(args.fail_under, 1)
+        except ValueError:
+            parser.error(f"--fail-under wants a number or a percentage, not {args.fail_under!r}")
+    paths = notebooks_in(args.paths)
+    if not paths:
+        parser.error("no notebooks found")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+
+    reports = []
+    for path in paths:
+        report = grade_notebook(path, seed, args.timeout)
+        print(as_table(report), flush=True)
+        reports.append(report)
+    data = as_json(reports, seed)
+    print(f"total: {data['score']}/{data['max_score']} points (seed {seed})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    if args.junit:
+        Path(args.junit).write_text(as_junit(reports))
+    if args.markdown:
+        Path(args.markdown).write_text(as_markdown(reports))
+    if args.fail_under is not None and data["score"] < _score_threshold(args.fail_under,
+                                                                        data["max_score"]):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The grader: full marks for solutions, 0 for stubs, and nothing gained by tampering.
+
+Grading uses the course's own skeleton (chapters/) and runs only the exercise cells, so
+each grading here takes a few seconds.
+"""
+import copy
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.grade import grade_notebook
+from tests.helpers import ROOT
+
+SOLUTIONS = sorted(p.name for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+CH01 = "01_background.ipynb"
+WRONG_FLOPS = "def training_flops(n_params, n_tokens):\n    return 2 * n_params * n_tokens\n"
+
+
+def statuses(report):
+    return {e.name: e.status for e in report.exercises}
+
+
+def learner_notebook(tmp_path, edits: dict[str, str], base="chapters", drop=(), name=CH01) -> Path:
+    """A copy of chapter NAME (student or solution) with some cells' sources replaced by id."""
+    nb = nbformat.read(ROOT / base / name, as_version=4)
+    for cell in nb.cells:
+        if cell.get("id") in edits:
+            cell.source = edits[cell.id]
+    nb.cells = [c for c in nb.cells if c.get("id") not in drop]
+    folder = tmp_path / "submission"
+    folder.mkdir(exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return folder / name
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
+def test_solution_grades_to_full_marks(name):
+    report = grade_notebook(ROOT / "solutions" / name, seed=12345)
+    assert report.score == report.max_score > 0, [(e.name, e.message) for e in report.exercises]
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
+def test_untouched_student_notebook_grades_to_zero(name):
+    report = grade_notebook(ROOT / "chapters" / name, seed=12345)
+    assert report.score == 0
+    assert set(statuses(report).values()) == {"not_implemented"}, statuses(report)
+
+
+# ----------------------------------------------------------------------------- tampering
+
+STRIP_ASSERTS = '''
+import ast
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+get_ipython().ast_transformers.append(_NoAsserts())
+'''
+SILENT_TRACEBACKS = "get_ipython().showtraceback = lambda *a, **k: None\n"
+ALWAYS_AGREE = '''
+import numpy as np, torch
+np.allclose = lambda *a, **k: True
+np.isclose = lambda *a, **k: np.True_
+np.array_equal = lambda *a, **k: True
+np.testing.assert_allclose = lambda *a, **k: None
+torch.allclose = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+'''
+
+
+def test_tampering_with_the_kernel_gains_nothing(tmp_path):
+    """(a) asserts stripped, (b) showtraceback replaced, (d) numpy/torch made to always agree."""
+    path = learner_notebook(tmp_path, {
+        "exercise-training_flops": STRIP_ASSERTS + SILENT_TRACEBACKS + ALWAYS_AGREE + WRONG_FLOPS,
+    })
+    before = path.read_bytes()
+    report = grade_notebook(path, seed=7)
+    assert statuses(report) == {"count_gpt_params": "not_implemented", "training_flops": "failed",
+                                "training_days": "not_implemented",
+                                "training_memory_bytes": "not_implemented"}
+    assert report.score == 0
+    assert path.read_bytes() == before
+
+
+def test_patching_the_check_module_is_refused(tmp_path):
+    """(d) the check machinery patched to always pass: the cell fails, nothing else changes."""
+    patch = ("import course.check, course.exercise\n"
+             "course.exercise.judge_case = lambda *a, **k: ('passed', '', None)\n"
+             "course.check.result = lambda *a, **k: None\n")
+    path = learner_notebook(tmp_path, {"exercise-training_flops": patch + WRONG_FLOPS})
+    report = grade_notebook(path, seed=7)
+    flops = next(e for e in report.exercises if e.name == "training_flops")
+    assert flops.status == "failed" and "grader's own modules" in flops.message
+
+
+def test_edited_and_deleted_check_cells_change_nothing(tmp_path):
+    """(c) check cells replaced by a fake ✅, or deleted: the grade is that of the answers."""
+    path = learner_notebook(
+        tmp_path, {"check-count_gpt_params": "print('✅ 1.1 count_gpt_params: passed')",
+                   "exercise-training_flops": WRONG_FLOPS},
+        drop={"check-training_flops", "check-training_days"})
+    report = grade_notebook(path, seed=7)
+    assert report.score == 0
+    assert statuses(report)["training_flops"] == "failed"
+
+
+def test_cells_found_by_name_when_ids_are_lost(tmp_path):
+    nb = nbformat.read(ROOT / "solutions" / CH01, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"renamed-{i}"
+    folder = tmp_path / "s"
+    folder.mkdir()
+    nbformat.write(nb, folder / CH01)
+    report = grade_notebook(folder / CH01, seed=3)
+    assert report.score == report.max_score
+
+
+READ_SOLUTIONS = '''
+import json, pathlib, course
+_nb = pathlib.Path(course.__file__).resolve().parent.parent / "solutions" / "01_background.ipynb"
+for _cell in json.loads(_nb.read_text())["cells"]:
+    if "def training_flops" in "".join(_cell["source"]):
+        exec("".join(_cell["source"]))
+'''
+
+
+def test_reading_solutions_works_only_where_solutions_are_on_disk(tmp_path):
+    """(e) The grader cannot stop a cell from reading files the grading machine holds.
+
+    Where solutions/ is present the copied answer passes; in a grading checkout without
+    solutions/ (what README, Grading, tells instructors to use) the same cell gets nothing.
+    """
+    path = learner_notebook(tmp_path, {"exercise-training_flops": READ_SOLUTIONS})
+    with_solutions = grade_notebook(path, seed=5)
+    assert statuses(with_solutions)["training_flops"] == "passed"
+
+    checkout = tmp_path / "grading-checkout"          # the course without solutions/
+    shutil.copytree(ROOT / "course", checkout / "course",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "chapters", checkout / "chapters")
+    out = checkout / "report.json"
+    subprocess.run([sys.executable, "-m", "course.grade", str(path), "--json", str(out),
+                    "--seed", "5"], cwd=checkout, check=True, capture_output=True,
+                   env={**__import__("os").environ, "PYTHONPATH": str(checkout)})
+    exercises = json.loads(out.read_text())["notebooks"][0]["exercises"]
+    flops = next(e for e in exercises if e["name"] == "training_flops")
+    assert flops["status"] == "error" and "FileNotFoundError" in flops["message"]
+
+
+# ----------------------------------------------------------------------------- faults
+
+FAULTS = {
+    "exercise-count_gpt_params": "while True:\n    pass\n",                       # hangs at definition
+    "exercise-training_flops": "import os\nos._exit(1)\n",                       # kills the kernel
+    "exercise-training_days": "print('x' * 100_000_000)\n" + (
+        "def training_days(total_flops, n_gpus, peak_flops_per_gpu, utilization):\n"
+        "    return total_flops / (n_gpus * peak_flops_per_gpu * utilization) / 86400\n"),
+    "exercise-training_memory_bytes": ("def training_memory_bytes(n_params):\n"
+                                       "    while True:\n        pass\n"),     # hangs when called
+}
+
+
+def test_faults_cost_only_their_exercise_and_reports_are_written(tmp_path):
+    path = learner_notebook(tmp_path, FAULTS)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    outputs = {k: tmp_path / f"report.{k}" for k in ("json", "xml", "md")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "course.grade", str(path), "--timeout", "8", "--seed", "1",
+         "--json", str(outputs["json"]), "--junit", str(outputs["xml"]),
+         "--markdown", str(outputs["md"])], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(outputs["json"].read_text())
+    got = {e["name"]: e["status"] for e in data["notebooks"][0]["exercises"]}
+    assert got == {"count_gpt_params": "timeout", "training_flops": "error",
+                   "training_days": "passed", "training_memory_bytes": "timeout"}, got
+    assert data["score"] == 1 and data["max_score"] == 5
+    assert "kernel died" in data["notebooks"][0]["exercises"][1]["message"]
+    suite = ET.parse(outputs["xml"]).getroot().find("testsuite")
+    assert suite.get("tests") == "4" and suite.get("errors") == "1"
+    assert "| 1.3 | `training_days` | 1/1 | ✅ passed |" in outputs["md"].read_text()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+# ----------------------------------------------------------------------------- command line
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "course.grade", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_folder_with_a_broken_notebook_grades_the_others(tmp_path):
+    folder = tmp_path / "class"
+    (folder / "alice").mkdir(parents=True)
+    (folder / "bob").mkdir()
+    shutil.copy(ROOT / "solutions" / CH01, folder / "alice" / CH01)
+    (folder / "bob" / CH01).write_text("{ this is not json")
+    out = tmp_path / "r.json"
+    proc = run_cli(folder, "--json", out, "--seed", "2")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    by_learner = {Path(n["notebook"]).parent.name: n for n in data["notebooks"]}
+    assert by_learner["alice"]["score"] == by_learner["alice"]["max_score"] == 5
+    assert by_learner["bob"]["score"] == 0
+    assert {e["status"] for e in by_learner["bob"]["exercises"]} == {"error"}
+    assert "not valid JSON" in proc.stdout
+    assert (data["score"], data["max_score"]) == (5, 10)
+
+
+def test_fail_under_and_usage_errors(tmp_path):
+    assert run_cli(ROOT / "chapters" / CH01, "--fail-under", "1").returncode == 1
+    assert run_cli(ROOT / "solutions" / CH01, "--fail-under", "100%").returncode == 0
+    for bad in (["no/such/file.ipynb"], [ROOT / "chapters", "--timeout", "0"],
+                [ROOT / "chapters", "--fail-under", "lots"], []):
+        proc = run_cli(*bad)
+        assert proc.returncode == 2, (bad, proc.stdout, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
