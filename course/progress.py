@@ -21,7 +21,11 @@ def smoke_steps() -> int | None:
 
 def progress(iterable: Iterable[T], **tqdm_kwargs) -> Iterable[T]:
     """``tqdm.auto.tqdm(iterable)``, cut to ``COURSE_SMOKE`` iterations when that is set."""
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():     # without ipywidgets tqdm.auto falls back to text bars
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     limit = smoke_steps()
     if limit is not None:
