@@ -465,8 +465,8 @@ def expect_array(got: Any, ref: np.ndarray, what: str = "output", rtol: float = 
         raise Wrong(f"{what} has dtype {got.dtype}, expected an integer dtype.")
     if got.dtype.kind in "fc" and not np.all(np.isfinite(got)):
         bad = "NaN" if np.isnan(got).any() else "inf"
-        raise Wrong(f"{what} contains {bad}.", "Large values overflow in exp(); subtract the "
-                    "maximum first, and avoid dividing by zero.")
+        raise Wrong(f"{what} contains {bad}.", "Look for a division by zero, a log of 0, or "
+                    "exp() of a large number (subtract the maximum first).")
     if dtype_kind == "f" and ref.dtype == np.float64 and got.dtype != np.float64:
         raise Wrong(f"{what} has dtype {got.dtype}; float64 input should give float64 output.")
     if not np.allclose(got, ref, rtol=rtol, atol=atol):
