@@ -220,3 +220,38 @@ def test_fail_under_and_usage_errors(tmp_path):
         proc = run_cli(*bad)
         assert proc.returncode == 2, (bad, proc.stdout, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# ----------------------------------------------------------------------------- forbidden ops
+
+CONV_WITH_TORCH = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def conv2d_naive(x, w, b=None, stride=1, padding=0):
+    bias = None if b is None else torch.from_numpy(b)
+    return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), bias, stride=stride, padding=padding).numpy()
+'''
+CONV_HIDDEN = '''
+import numpy as np
+
+def conv2d_naive(x, w, b=None, stride=1, padding=0):
+    lib = __import__("tor" + "ch")
+    functional = getattr(getattr(lib, "nn"), "functional")
+    conv = getattr(functional, "con" + "v2d")
+    t = getattr(lib, "from_" + "numpy")
+    out = conv(t(x), t(w), None if b is None else t(b), stride=stride, padding=padding)
+    return out.numpy()
+'''
+
+
+@pytest.mark.parametrize("source, seen", [(CONV_WITH_TORCH, "in the source"),
+                                          (CONV_HIDDEN, "at run time")])
+def test_answer_calling_the_op_it_rebuilds_fails(tmp_path, source, seen):
+    path = learner_notebook(tmp_path, {"exercise-conv2d_naive": source},
+                            name="03_convolution.ipynb")
+    report = grade_notebook(path, seed=11)
+    conv = next(e for e in report.exercises if e.name == "conv2d_naive")
+    assert conv.status == "failed", (seen, conv.message)
+    assert "torch" in conv.message and "build yourself" in conv.message, conv.message
