@@ -61,7 +61,9 @@ def evaluation_windows(ids, context: int = 128, warmup: int = 64, max_windows: i
 
 def nats_per_char(model, ids, context: int = 128, warmup: int = 64,
                   max_windows: int | None = None, batch_size: int = 256) -> float:
-    """Mean cross-entropy (nats per character) of ``model`` on ``ids``; see :func:`evaluation_windows`.
+    """Mean cross-entropy (nats per character) of ``model`` on ``ids``.
+
+    The windows and scored positions are those of :func:`evaluation_windows`.
 
     Averages ``-log p(next char)`` over the scored positions, with the model in eval mode
     and no gradients; restores the model's training mode afterwards.
