@@ -84,3 +84,16 @@ def nats_per_char(model, ids, context: int = 128, warmup: int = 64,
             count += targets.numel()
     model.train(was_training)
     return total / count
+
+
+def bigram_nats_per_char(train_ids, val_ids, vocab_size: int) -> float:
+    """Validation loss of the bigram counting model of chapter 04 (add-one smoothing).
+
+    p(next | previous) = (count(previous, next) + 1) / (count(previous) + V), counted on
+    ``train_ids``; returns the mean −log p over consecutive pairs of ``val_ids``.
+    """
+    tr, va = np.asarray(train_ids), np.asarray(val_ids)
+    counts = np.ones((vocab_size, vocab_size))                 # [previous, next]
+    np.add.at(counts, (tr[:-1], tr[1:]), 1.0)
+    p = counts / counts.sum(axis=1, keepdims=True)
+    return float(-np.log(p[va[:-1], va[1:]]).mean())
