@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from course.exercise import (Case, Exercise, Foreign, TensorData, Wrong, describe, expect_array,
-                             register)
+                             mistake_hint, register)
 
 # --------------------------------------------------------------------------- references
 
@@ -128,17 +128,6 @@ def _step_mistakes(x_t, h_prev, W_xh, W_hh, b_h):
     ]
 
 
-def _diagnose(got, mistakes):
-    for fn, hint in mistakes:
-        try:
-            alt = fn()
-        except Exception:
-            continue
-        if isinstance(got, np.ndarray) and np.shape(alt) == got.shape and np.allclose(got, alt):
-            return hint
-    return None
-
-
 def _step_judge(inputs, got):
     hs = torch_rnn(inputs["x_t"][:, None], inputs["h_prev"], inputs["W_xh"], inputs["W_hh"],
                    inputs["b_h"])[3]                  # T = 1: (N, 1, H)
@@ -146,7 +135,7 @@ def _step_judge(inputs, got):
     try:
         expect_array(got, ref, "h_t")
     except Wrong as w:
-        w.hint = _diagnose(got, _step_mistakes(**inputs)) or w.hint
+        w.hint = mistake_hint(got, {}, _step_mistakes(**inputs)) or w.hint
         raise
 
 
@@ -202,7 +191,7 @@ def _forward_judge(inputs, got):
     try:
         expect_array(got, ref, "hs")
     except Wrong as w:
-        w.hint = _diagnose(got, _forward_mistakes(**inputs)) or w.hint
+        w.hint = mistake_hint(got, {}, _forward_mistakes(**inputs)) or w.hint
         raise
 
 
