@@ -13,7 +13,8 @@ It returns None, so the notebook shows just that line; :func:`result` gives the 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from course.exercise import Exercise, Result, evaluate, exercises
 
@@ -40,10 +41,6 @@ def result(name: str, answer: Any, seed: int = 0) -> Result:
 def run(name: str, answer: Any, seed: int = 0) -> None:
     """Check ``answer`` and print one line."""
     print(line(exercises()[name], result(name, answer, seed)))
-
-
-def __getattr__(self, item):
-        return getattr(self.result, item)
 
 
 def yours_or(answer: Callable, reference: Callable) -> Callable:

@@ -21,7 +21,6 @@ How (README, "Grading", says the same for instructors):
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import queue

@@ -1,7 +1,7 @@
 """Numerical gradients for gradient checks (defined in chapter 02, used by chapters 03–04)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

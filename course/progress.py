@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Iterable, TypeVar
+from typing import TypeVar
+from collections.abc import Iterable
 
 T = TypeVar("T")
 

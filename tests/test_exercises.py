@@ -2,7 +2,7 @@
 import pytest
 
 from course.exercise import exercises
-from tests.helpers import ROOT, answers, assert_passes, exercise_cells, verdict
+from tests.helpers import ROOT, answers, assert_passes, verdict
 
 import nbformat
 

@@ -3,7 +3,6 @@
 Grading uses the course's own skeleton (chapters/) and runs only the exercise cells, so
 each grading here takes a few seconds.
 """
-import copy
 import hashlib
 import json
 import shutil

@@ -208,7 +208,7 @@ _SIZE = "H' = (H + 2·padding − KH) // stride + 1, and W' = (W + 2·padding �
 def _conv_shape_hint(got_shape, inputs):
     """Name the output-size mistake that gives ``got_shape``, if it is a known one."""
     x, w, _, s, p = _conv_args(inputs)
-    (N, C, H, W), (F, _, KH, KW) = x.shape, w.shape
+    (N, _, H, W), (F, _, KH, KW) = x.shape, w.shape
     if len(got_shape) != 4:
         return f"The output is 4-D: (N, F, H', W'), with {_SIZE}"
     if got_shape[:2] != (N, F):
@@ -512,7 +512,7 @@ def _backward_judge(inputs, got):
                     "expected a tuple (dx, dw, db).",
                     "Return all three gradients: return dx, dw, db (db even without a bias).")
     args = dict(dout=dout, x=x, w=w, stride=stride, padding=padding)
-    for k, (name, g, r) in enumerate(zip(("dx", "dw", "db"), got, ref)):
+    for name, g, r in zip(("dx", "dw", "db"), got, ref):
         try:
             expect_array(g, r, name, **tol)
         except Wrong as e:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from course.exercise import (Case, Exercise, Foreign, TensorData, Wrong, as_float, describe,
+from course.exercise import (Case, Exercise, TensorData, Wrong, as_float, describe,
                              expect_array, register)
 
 
