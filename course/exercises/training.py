@@ -123,12 +123,24 @@ def reference_he_normal_(tensor):
 
 
 def _init_cases(rng: np.random.Generator) -> list[Case]:
-    seeds = rng.integers(0, 2**31, size=4)
-    return [Case("weight (fan_out=256, fan_in=1024)", dict(shape=[256, 1024], seed=int(seeds[0]), parameter=False)),
-            Case("weight (fan_out=2048, fan_in=128)", dict(shape=[2048, 128], seed=int(seeds[1]), parameter=False)),
+    seeds = [int(x) for x in rng.integers(0, 2**31, size=7)]
+    return [Case("weight (fan_out=256, fan_in=1024)", dict(shape=[256, 1024], seed=seeds[0], parameter=False)),
+            Case("weight (fan_out=2048, fan_in=128)", dict(shape=[2048, 128], seed=seeds[1], parameter=False)),
             Case("an nn.Parameter (300, 200) that requires grad",
-                 dict(shape=[300, 200], seed=int(seeds[2]), parameter=True)),
-            Case("weight (fan_out=64, fan_in=4096)", dict(shape=[64, 4096], seed=int(seeds[3]), parameter=False))]
+                 dict(shape=[300, 200], seed=seeds[2], parameter=True)),
+            Case("weight (fan_out=64, fan_in=4096)", dict(shape=[64, 4096], seed=seeds[3], parameter=False)),
+            Case("a Conv2d weight (128, 32, 3, 3): fan_in = 32·9, fan_out = 128·9",
+                 dict(shape=[128, 32, 3, 3], seed=seeds[4], parameter=False)),
+            Case("a Conv2d weight as an nn.Parameter (48, 16, 5, 5): receptive field 25",
+                 dict(shape=[48, 16, 5, 5], seed=seeds[5], parameter=True)),
+            Case("a Conv1d weight (96, 32, 7): receptive field 7",
+                 dict(shape=[96, 32, 7], seed=seeds[6], parameter=False))]
+
+
+def _fans(shape) -> tuple[int, int, int]:
+    """(fan_in, fan_out, receptive field) as torch.nn.init computes them for shape (out, in, *kernel)."""
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive, receptive
 
 
 def _init_call(answer, shape, seed, parameter):
@@ -163,19 +175,25 @@ def _init_judge(inputs: dict, got, reference, shape_hints) -> None:
     if not got["same"]:
         raise Wrong(f"returned {got['returned']} instead of the tensor it was given.",
                     "Fill the tensor in place and `return tensor`, like torch.nn.init does.")
-    fan_out, fan_in = inputs["shape"]
-    with torch.random.fork_rng():                         # the oracle: PyTorch's own init
-        torch.manual_seed(inputs["seed"] + 1)
-        ref = reference(torch.empty(fan_out, fan_in)).double().numpy()
+    shape = inputs["shape"]
+    fan_in, fan_out, receptive = _fans(shape)
+    with torch.random.fork_rng():                         # the oracle: PyTorch's own init,
+        torch.manual_seed(inputs["seed"] + 1)             # 4 draws, to keep its sampling noise small
+        ref = np.concatenate([reference(torch.empty(*shape)).double().numpy().ravel() for _ in range(4)])
     std, ref_std = values.std(), ref.std()
     kurt, ref_kurt = _kurtosis(values), _kurtosis(ref)
     ratio = std / ref_std
-    if abs(values.mean()) > 0.05 * ref_std:
+    if abs(values.mean()) > 0.05 * std:
         raise Wrong(f"the values have mean {values.mean():.3g}, expected about 0.",
                     "The distribution is centred on 0: U(-a, a) or N(0, σ²).")
     if abs(ratio - 1) > 0.03:
-        hint = next((text for factor, text in shape_hints(fan_in, fan_out)
-                     if abs(ratio / factor - 1) < 0.03), None)
+        hints = shape_hints(fan_in, fan_out)
+        if receptive > 1:
+            hints = [(math.sqrt(receptive),
+                      f"This {len(shape)}-D weight has a receptive field of {receptive} "
+                      f"(the product of tensor.shape[2:]): fan_in = tensor.shape[1] · {receptive} "
+                      f"and fan_out = tensor.shape[0] · {receptive}, as in torch.nn.init.")] + hints
+        hint = next((text for factor, text in hints if abs(ratio / factor - 1) < 0.03), None)
         raise Wrong(f"std of the values is {std:.4g}, expected {ref_std:.4g} (ratio {ratio:.3f}).", hint)
     uniform = abs(ref_kurt - 1.8) < 0.3
     if abs(kurt - ref_kurt) > 0.3:
@@ -202,7 +220,8 @@ def _xavier_hints(fan_in, fan_out):
 
 def _he_hints(fan_in, fan_out):
     return [(math.sqrt(fan_in / fan_out), "fan_in and fan_out are swapped: a Linear weight is "
-                                          "(fan_out, fan_in), so fan_in = tensor.shape[1]."),
+                                          "(fan_out, fan_in), so fan_in = tensor.shape[1] "
+                                          "(times the receptive field for a convolution)."),
             (1 / math.sqrt(2), "He's variance is 2 / fan_in (the 2 makes up for ReLU zeroing half "
                                "of its inputs)."),
             (math.sqrt(fan_in / (fan_in + fan_out)), "He uses fan_in alone, not fan_in + fan_out."),
@@ -218,15 +237,20 @@ INIT_FORBIDDEN = ("torch.nn.init", "torch.nn.init.xavier_uniform_", "torch.nn.in
 register(Exercise(
     id="6.2", name="xavier_uniform_", make_cases=_init_cases, call=_init_call,
     judge=lambda inputs, got: _init_judge(inputs, got, reference_xavier_uniform_, _xavier_hints),
-    hint="a = sqrt(6 / (fan_in + fan_out)); fill with U(-a, a) in place, under torch.no_grad().",
-    summary="mean, std, bound and shape of the distribution of large non-square weights, incl. an nn.Parameter",
+    hint="a = sqrt(6 / (fan_in + fan_out)) with fan_in = shape[1] · r, fan_out = shape[0] · r, "
+         "r = the receptive field, the product of shape[2:] (1 for a 2-D weight); fill with "
+         "U(-a, a) in place, under torch.no_grad().",
+    summary="mean, std, bound and shape of the distribution of large non-square weights, "
+            "incl. convolution weights and nn.Parameters",
     forbidden=INIT_FORBIDDEN))
 
 register(Exercise(
     id="6.3", name="he_normal_", make_cases=_init_cases, call=_init_call,
     judge=lambda inputs, got: _init_judge(inputs, got, reference_he_normal_, _he_hints),
-    hint="std = sqrt(2 / fan_in) with fan_in = tensor.shape[1]; fill with N(0, std²) in place.",
-    summary="mean, std and shape of the distribution of large non-square weights, incl. an nn.Parameter",
+    hint="std = sqrt(2 / fan_in) with fan_in = tensor.shape[1] · r, r = the receptive field, "
+         "the product of tensor.shape[2:] (1 for a 2-D weight); fill with N(0, std²) in place.",
+    summary="mean, std and shape of the distribution of large non-square weights, "
+            "incl. convolution weights and nn.Parameters",
     forbidden=INIT_FORBIDDEN))
 
 
@@ -373,7 +397,15 @@ def _adam_call(answer, **inputs):
     import torch
 
     opt, params = _adam_run(answer, inputs)
-    return {"is_optimizer": isinstance(opt, torch.optim.Optimizer), "params": params}
+    counters = set()                 # dtypes of one-element tensors in the state (a step counter?)
+    state = getattr(opt, "state", None)
+    if isinstance(state, dict):
+        for s in state.values():
+            if isinstance(s, dict):
+                counters.update(str(v.dtype) for v in s.values()
+                                if isinstance(v, torch.Tensor) and v.numel() == 1 and v.dtype != torch.float64)
+    return {"is_optimizer": isinstance(opt, torch.optim.Optimizer), "params": params,
+            "tensor_counters": sorted(counters)}
 
 
 class _AdamVariant:
@@ -437,8 +469,14 @@ def _adam_judge(inputs: dict, got) -> None:
             if name.startswith("a parameter"):
                 raise Wrong("a parameter whose .grad is None was changed.",
                             "Skip parameters with p.grad is None, as torch.optim does.")
+            hint = _adam_mistake(inputs, got["params"])
+            if hint is None and err < 1e-3 and got.get("tensor_counters"):
+                hint = (f"Your optimiser keeps a {got['tensor_counters'][0]} tensor in its state (a "
+                        "step counter?), so β1^t and β2^t are computed in float32, whose rounding "
+                        "(about 1e-4 relative in 1 - β2^t early on) exceeds the 1e-6 tolerance. Keep t "
+                        "a Python int, or use t = state['step'].item(), so that β^t is a Python float.")
             raise Wrong(f"after {inputs['steps']} steps, {name} differs from torch.optim.Adam "
-                        f"(max relative error {err:.2g}).", _adam_mistake(inputs, got["params"]))
+                        f"(max relative error {err:.2g}).", hint)
 
 
 def _adam_mistake(inputs, params) -> str | None:
