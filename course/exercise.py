@@ -14,11 +14,11 @@ only plain data, so ``judge`` sees the same thing in the notebook and in the gra
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
 import importlib
 import json
+import sys
 import traceback
 import types
 import zlib
@@ -28,6 +28,8 @@ from typing import Any
 from collections.abc import Callable
 
 import numpy as np
+
+from course.source_names import names_used
 
 STATUSES = ("passed", "failed", "not_implemented", "timeout", "error")
 
@@ -153,10 +155,10 @@ def encode(obj: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
         except (TypeError, RuntimeError):         # e.g. bfloat16 has no NumPy dtype
             arrays[key] = t.double().numpy()
         return {"__tensor__": key, "dtype": str(obj.dtype), "requires_grad": bool(obj.requires_grad)}
-    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+    if isinstance(obj, (list, tuple)):             # incl. subclasses: a namedtuple is a tuple
         items = [encode(x, arrays, depth + 1) for x in obj]
         return {"__tuple__": items} if isinstance(obj, tuple) else items
-    if type(obj) is dict and all(isinstance(k, str) for k in obj):
+    if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
         return {"__dict__": [[k, encode(v, arrays, depth + 1)] for k, v in obj.items()]}
     try:
         text = repr(obj)[:200]
@@ -214,29 +216,6 @@ def load(path: Path, max_bytes: int = 512 * 2**20) -> Any:
 
 # --------------------------------------------------------------------------- forbidden ops
 
-def _chains(tree: ast.AST) -> list[tuple[list[str], bool]]:
-    """Dotted names used in ``tree``: (segments, is_import)."""
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                found.append((a.name.split("."), True))
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            for a in node.names:
-                found.append((node.module.split(".") + [a.name], True))
-        elif isinstance(node, ast.Attribute):
-            parts, cur = [], node
-            while isinstance(cur, ast.Attribute):
-                parts.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name):
-                parts.append(cur.id)
-            found.append((parts[::-1], False))
-        elif isinstance(node, ast.Name):
-            found.append(([node.id], False))
-    return found
-
-
 def _is_module(dotted: str) -> bool:
     try:
         importlib.import_module(dotted)
@@ -245,35 +224,18 @@ def _is_module(dotted: str) -> bool:
         return False
 
 
-def forbidden_in_source(source: str, forbidden: tuple[str, ...]) -> list[str]:
-    """The forbidden names that ``source`` mentions (a static check; see README, Grading).
+def forbidden_in_source(source: str, forbidden: tuple[str, ...], imports: dict[str, str] | None = None,
+                        namespace: dict | None = None) -> list[str]:
+    """The forbidden names that ``source`` uses (a static check; see README, Grading).
 
-    A forbidden module (``torch``, ``torch.nn.init``) is matched wherever its last segment
-    appears; a forbidden function or class (``torch.nn.functional.conv2d``) wherever its
-    name appears after a dot or in an import.
+    Only names that resolve to a forbidden module or function count: ``F.conv2d`` after
+    ``import torch.nn.functional as F``, ``torch.conv2d`` (the same function), a name
+    imported from it. A name the cell binds itself (``self.softmax``, a local ``conv2d``) does
+    not: the run-time check (:func:`watch_calls`) sees what it really calls. Names the cell
+    does not bind resolve through ``imports`` (the imports that ran before it, when grading)
+    or ``namespace`` (the notebook's globals, for the instant check).
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    hits = []
-    chains = _chains(tree)
-    for name in forbidden:
-        last = name.split(".")[-1]
-        module = _is_module(name)
-        for parts, is_import in chains:
-            if is_import and (".".join(parts) == name or ".".join(parts).startswith(name + ".")):
-                hit = True
-            elif is_import:
-                hit = last in parts[1:] or (module and last in parts)
-            elif module:
-                hit = last in parts
-            else:
-                hit = last in parts[1:]
-            if hit:
-                hits.append(name)
-                break
-    return hits
+    return list(names_used(source, forbidden, imports, namespace))
 
 
 def _resolve(dotted: str):
@@ -287,6 +249,28 @@ def _resolve(dotted: str):
             obj = getattr(obj, p)
         return obj
     raise ImportError(dotted)
+
+
+def _watch_tensor_method(name: str, attr: str, used: list[str]) -> list[Callable]:
+    """``torch.log_softmax`` is also ``z.log_softmax()``: watch the Tensor method of that name.
+
+    Only for ops that torch has at its top level under the same name (``torch.log_softmax``),
+    so a Tensor method with another meaning (``Tensor.unfold``) is never counted.
+    """
+    if not name.startswith("torch."):
+        return []
+    torch = importlib.import_module("torch")
+    method = getattr(torch.Tensor, attr, None)
+    if method is None or getattr(torch, attr, None) is None:
+        return []
+    own = attr in torch.Tensor.__dict__
+
+    def wrapper(self, *a, __name=name, __orig=method, **k):
+        used.append(__name)
+        return __orig(self, *a, **k)
+
+    setattr(torch.Tensor, attr, wrapper)
+    return [lambda: setattr(torch.Tensor, attr, method) if own else delattr(torch.Tensor, attr)]
 
 
 @contextlib.contextmanager
@@ -320,6 +304,7 @@ def watch_calls(forbidden: tuple[str, ...]):
 
             setattr(parent, attr, wrapper)
             undo.append(lambda p=parent, a=attr, t=target: setattr(p, a, t))
+            undo += _watch_tensor_method(name, attr, used)
     try:
         yield used
     finally:
@@ -419,10 +404,23 @@ def source_of(answer: Any) -> str:
     return ""
 
 
+def namespace_of(answer: Any) -> dict:
+    """The globals the learner's function or class sees (the notebook's, in a notebook)."""
+    if isinstance(answer, type):
+        for value in vars(answer).values():
+            fn = getattr(value, "__func__", value)
+            if isinstance(fn, types.FunctionType):
+                return fn.__globals__
+        module = sys.modules.get(answer.__module__)
+        return vars(module) if module is not None else {}
+    return getattr(answer, "__globals__", None) or {}
+
+
 def evaluate(exercise: Exercise, answer: Any, seed: int = 0) -> Result:
     """Run every case in this process: the notebook's instant check."""
     cases = exercise.cases(seed)
-    found = forbidden_in_source(source_of(answer), exercise.forbidden) if exercise.forbidden else []
+    found = forbidden_in_source(source_of(answer), exercise.forbidden, namespace=namespace_of(answer)) \
+        if exercise.forbidden else []
     verdicts = []
     for case in cases:
         report = run_case(exercise, answer, case)

@@ -21,6 +21,7 @@ How (README, "Grading", says the same for instructors):
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import queue
@@ -39,11 +40,14 @@ import nbformat
 from course.exercise import (Case, Exercise, Result, exercises, forbidden_in_source, judge_case,
                              load, run_case, save, summarize)
 from course.notebooks import CHAPTERS, defined_names
+from course.source_names import import_bindings, names_used, parse
 
 DEFAULT_TIMEOUT = 60.0
 MAX_OUTPUT_KEPT = 2000            # characters of a cell's error kept for the message
 # Modules a learner's cell may not touch: they are the grader's own.
-GRADER_MODULES = ("course.exercise", "course.exercises", "course.check", "course.grade")
+# (course.check is not one: it only prints in the kernel, so a leftover `check.name(name)` line
+# in an answer cell is harmless; what it exposes of these modules is caught by resolution.)
+GRADER_MODULES = ("course.exercise", "course.exercises", "course.grade")
 
 
 # --------------------------------------------------------------------------- report types
@@ -99,8 +103,98 @@ def _text(source) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def grader_modules_used(source: str) -> list[str]:
-    return forbidden_in_source(source, GRADER_MODULES)
+def grader_modules_used(source: str, imports: dict[str, str] | None = None) -> dict[str, str]:
+    """grader module -> how ``source`` reaches it: an import of it, a chain rooted at a name
+    bound to it (``reference.x`` where the setup ran ``from course.exercises import ... as
+    reference``, ``course.exercise.x``), or ``__import__`` / ``importlib`` naming it."""
+    return names_used(source, GRADER_MODULES, imports)
+
+
+# --------------------------------------------------------------------------- the course's setup
+
+def _simple(node: ast.AST) -> bool:
+    """An expression that only looks things up and combines them: no call, no loop."""
+    if isinstance(node, ast.Lambda):
+        return True                                   # its body runs only when called
+    if isinstance(node, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr,
+                         ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return False
+    return all(_simple(child) for child in ast.iter_child_nodes(node))
+
+
+def _definition_like(stmt: ast.stmt, exercise_names: set[str]) -> bool:
+    """Imports, defs, classes and assignments of simple expressions to plain names."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return stmt.name not in exercise_names
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = [n for t in targets for n in ast.walk(t)]
+        if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Store, ast.Starred)) for n in names):
+            return False                              # a.b = ..., x[i] = ...: mutates something
+        bound = {n.id for n in names if isinstance(n, ast.Name)}
+        return not bound & exercise_names and _simple(stmt.value)
+    return False
+
+
+@dataclass
+class Setup:
+    """The course's own setup that precedes one exercise cell of a chapter."""
+    statements: list[str]            # sources of the definition-like statements, in order
+    imports: dict[str, str]          # every name bound by import before the cell -> target
+
+
+def setup_before_exercises(skeleton, include_grader_imports: bool = False) -> dict[str, Setup]:
+    """exercise name -> the setup to run before its cell, from the course's own notebook.
+
+    A learner's cell sees what the cells before it defined: ``np``, ``F``, ``math``, helper
+    functions, constants. The grader cannot run those cells (they train models and take
+    minutes), so before each exercise cell it replays, from the course's non-exercise code
+    cells that precede it (never the learner's), only the cheap, definition-like top-level
+    statements: imports, ``def``, ``class`` and assignments of simple expressions (no calls).
+    Imports of the grader's own modules are left out unless ``include_grader_imports``.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    names = {c.metadata["course"]["name"] for c in exercise_cells(skeleton)}
+    setups: dict[str, Setup] = {}
+    pending: list[str] = []
+    imports: dict[str, str] = {}
+    for cell in skeleton.cells:
+        if cell.cell_type != "code":
+            continue
+        if "course" in cell.metadata:
+            setups[cell.metadata["course"]["name"]] = Setup(pending, dict(imports))
+            pending = []
+            continue
+        tree = parse(transform(_text(cell.source)))
+        if tree is None:
+            continue
+        for stmt in tree.body:
+            if not _definition_like(stmt, names):
+                continue
+            bound = import_bindings(stmt)
+            imports.update(bound)
+            if bound and not include_grader_imports and any(
+                    target == m or target.startswith(m + ".") for target in bound.values()
+                    for m in GRADER_MODULES):
+                continue
+            pending.append(ast.get_source_segment(transform(_text(cell.source)), stmt)
+                           or ast.unparse(stmt))
+    return setups
+
+
+def setup_code(statements: list[str]) -> str:
+    """Kernel code that runs each statement in the notebook's namespace, errors ignored."""
+    return ("for __course_statement in " + repr(statements) + ":\n"
+            "    try:\n"
+            "        exec(__course_statement, globals())\n"
+            "    except Exception:\n"
+            "        pass\n"
+            "__course_statement = None\n"
+            "del __course_statement\n")
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -185,7 +279,8 @@ def _valid_report(r) -> bool:
             and isinstance(r.get("error"), str) and "output" in r)
 
 
-def _judge(exercise: Exercise, cases: list[Case], source: str, folder: Path) -> Result:
+def _judge(exercise: Exercise, cases: list[Case], source: str, folder: Path,
+           imports: dict[str, str] | None = None) -> Result:
     """Compare the kernel's reports with the references, in this process."""
     path = folder / f"{exercise.name}.reports.json"
     try:
@@ -204,7 +299,7 @@ def _judge(exercise: Exercise, cases: list[Case], source: str, folder: Path) -> 
                              f"({type(e).__name__}).", exercise.hint))
         if verdicts[-1][0] != "passed":
             break
-    found = forbidden_in_source(source, exercise.forbidden) if exercise.forbidden else []
+    found = forbidden_in_source(source, exercise.forbidden, imports) if exercise.forbidden else []
     return summarize(exercise, cases, verdicts, found)
 
 
@@ -235,23 +330,32 @@ def grade_notebook(path: Path, seed: int, timeout: float = DEFAULT_TIMEOUT,
         return _finish(report, specs, results, start)
 
     sources = learner_sources(learner, skeleton)
+    setups = setup_before_exercises(skeleton)
     folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
-        _run_in_kernel(specs, sources, folder, seed, timeout, results)
+        _run_in_kernel(specs, sources, setups, folder, seed, timeout, results)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return _finish(report, specs, results, start)
 
 
-def _run_in_kernel(specs, sources, folder, seed, timeout, results) -> None:
+def _run_in_kernel(specs, sources, setups, folder, seed, timeout, results) -> None:
     cases = {ex.name: ex.cases(seed) for ex in specs}
+    imports: dict[str, dict[str, str]] = {}      # what names mean before each exercise cell
+    earlier: dict[str, str] = {}                 # ... as bound by the learner's earlier cells
     for ex in specs:
         save([[c.label, c.inputs] for c in cases[ex.name]], folder / f"{ex.name}.cases.json")
-        if grader_modules_used(sources[ex.name]):
-            results[ex.name] = Result("failed", "this cell imports the grader's own modules "
-                                      "(course.check / course.exercise / course.grade); "
-                                      "answers may not touch them.")
-    defined: list[str] = []          # exercise cells that ran, to replay after a crash
+        imports[ex.name] = {**setups[ex.name].imports, **earlier}
+        tree = parse(sources[ex.name])
+        earlier.update(import_bindings(tree) if tree is not None else {})
+        reached = grader_modules_used(sources[ex.name], imports[ex.name])
+        if reached:
+            how = "; ".join(f"`{text}` reaches {module}" for module, text in reached.items())
+            results[ex.name] = Result("failed", f"this cell uses the grader's own code ({how}); "
+                                      "answers may not touch course.exercise, course.exercises "
+                                      "(the references) or course.grade.",
+                                      "Remove that line; your cell needs only your own code.")
+    history: list[str] = []          # setup and exercise cells that ran, to replay after a crash
     cell_errors: dict[str, str] = {}
     kernel = Kernel(folder)
 
@@ -259,16 +363,22 @@ def _run_in_kernel(specs, sources, folder, seed, timeout, results) -> None:
         nonlocal kernel
         kernel.shutdown()
         kernel = Kernel(folder)
-        for name in defined:
-            kernel.run(sources[name], timeout)
+        for code in history:
+            kernel.run(code, timeout)
 
     try:
-        for ex in specs:                                  # 1. the learner's cells
+        for ex in specs:                                  # 1. the course's setup, the learner's cells
+            if setups[ex.name].statements:
+                code = setup_code(setups[ex.name].statements)
+                status, _ = kernel.run(code, timeout)
+                if status == "timeout" and not kernel.interrupt() or status == "died":
+                    restart()
+                history.append(code)
             if ex.name in results:
                 continue
             status, error = kernel.run(sources[ex.name], timeout)
             if status in ("ok", "error"):
-                defined.append(ex.name)      # a cell that fails may still define the answer
+                history.append(sources[ex.name])  # a cell that fails may still define the answer
                 if error:
                     cell_errors[ex.name] = error
             elif status == "timeout":
@@ -283,7 +393,8 @@ def _run_in_kernel(specs, sources, folder, seed, timeout, results) -> None:
                 continue
             status, error = kernel.run(_harness(ex.name, folder), timeout)
             if status == "ok":
-                results[ex.name] = _judge(ex, cases[ex.name], sources[ex.name], folder)
+                results[ex.name] = _judge(ex, cases[ex.name], sources[ex.name], folder,
+                                          imports[ex.name])
                 if ex.name in cell_errors and "is not defined" in results[ex.name].message:
                     results[ex.name] = Result("error", f"your cell raised {cell_errors[ex.name]}")
             elif status == "timeout":

@@ -95,7 +95,28 @@ def test_patching_the_check_module_is_refused(tmp_path):
     path = learner_notebook(tmp_path, {"exercise-training_flops": patch + WRONG_FLOPS})
     report = grade_notebook(path, seed=7)
     flops = next(e for e in report.exercises if e.name == "training_flops")
-    assert flops.status == "failed" and "grader's own modules" in flops.message
+    assert flops.status == "failed" and "grader's own code" in flops.message
+    assert "import course.exercise" in flops.message
+
+
+def test_only_what_reaches_the_grader_is_refused(tmp_path):
+    """Issue 18, cause 3: a local `check`, a leftover check line and names the notebook's
+    first cell imports (math) are fine; the references imported there (`reference`) are not."""
+    path = learner_notebook(tmp_path, {
+        "exercise-training_flops": ("def training_flops(n_params, n_tokens):\n"
+                                    "    check = math.prod((6, n_params, n_tokens))\n"
+                                    "    return check\n\n"
+                                    "check.training_flops(training_flops)\n"),
+        "exercise-training_days": ("def training_days(total_flops, n_gpus, peak_flops_per_gpu, "
+                                   "utilization):\n    return reference.reference_training_days("
+                                   "total_flops, n_gpus, peak_flops_per_gpu, utilization)\n"),
+    })
+    report = grade_notebook(path, seed=7)
+    by_name = {e.name: e for e in report.exercises}
+    assert by_name["training_flops"].status == "passed", by_name["training_flops"].message
+    days = by_name["training_days"]
+    assert days.status == "failed", days.message
+    assert "`reference.reference_training_days` reaches course.exercises" in days.message
 
 
 def test_edited_and_deleted_check_cells_change_nothing(tmp_path):
