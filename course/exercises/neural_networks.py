@@ -161,33 +161,43 @@ def _expr(k: int, leaves, program) -> str:
     return f"n{k} = {names[0]}.{step['op']}()"
 
 
-def _value_call(answer, leaves, program, twice=False):
-    """Drive the learner's class: build the graph, backward() (twice if asked), read it back."""
+def _value_call(answer, leaves, program, outputs=None):
+    """Drive the learner's class: build the graph, call backward() and read every node back.
+
+    With ``outputs = [k1, k2]`` the program holds two graphs that share only their leaves:
+    ``n{k1}.backward()`` then ``n{k2}.backward()``, as a training loop does with two losses.
+    """
     nodes = _replay(answer, leaves, program)
     out = {"data": [n.data for n in nodes], "grad_before": [n.grad for n in nodes]}
-    nodes[-1].backward()
+    first, second = outputs if outputs else (len(nodes) - 1, None)
+    nodes[first].backward()
     out["grad"] = [n.grad for n in nodes]
-    if twice:
-        nodes[-1].backward()
-        out["grad_twice"] = [n.grad for n in nodes]
+    if second is not None:
+        nodes[second].backward()
+        out["grad_second"] = [n.grad for n in nodes]
     return out
 
 
-def _torch_graph(leaves, program, twice):
-    """Oracle: the same program on float64 tensors; values and grads (retain_grad) per node."""
+def _torch_graph(leaves, program, outputs=None):
+    """Oracle: the same program on float64 tensors; values and grads (retain_grad) per node.
+
+    Returns (data, grads after the first backward(), grads after the second or None).
+    """
     import torch
 
     nodes = _replay(lambda x: torch.tensor(float(x), dtype=torch.float64, requires_grad=True),
                     leaves, program)
     for n in nodes[len(leaves):]:
         n.retain_grad()
-    nodes[-1].backward(retain_graph=True)
-    grads = [0.0 if n.grad is None else n.grad.item() for n in nodes]
-    grads_twice = None
-    if twice:
-        nodes[-1].backward()
-        grads_twice = [0.0 if n.grad is None else n.grad.item() for n in nodes]
-    return [n.item() for n in nodes], grads, grads_twice
+    first, second = outputs if outputs else (len(nodes) - 1, None)
+    read = lambda: [0.0 if n.grad is None else n.grad.item() for n in nodes]
+    nodes[first].backward()
+    grads = read()
+    grads_second = None
+    if second is not None:                              # a different graph: nothing freed is reused
+        nodes[second].backward()
+        grads_second = read()
+    return [n.item() for n in nodes], grads, grads_second
 
 
 class _Sim:
@@ -306,12 +316,13 @@ HINT_ACCUMULATE = ("A node used several times needs the sum of the gradients fro
                    "uses: accumulate with +=, never overwrite with =.")
 HINT_ORDER = ("Process the nodes in reverse topological order (every node after all the nodes "
               "that use it): build the order with a depth-first search, then reverse it.")
-HINT_OVERWRITE_GRAD = ("backward() must add into .grad (+=), not overwrite it (=): calling it "
-                       "twice should double every gradient, as in PyTorch.")
-HINT_SECOND_CALL = ("The second backward() propagated the gradients that the first one left in "
-                    ".grad. In each call propagate only this call's gradients (start them at 0, "
-                    "and 1 for the output, e.g. in a dict local to backward()) and add them into "
-                    ".grad at the end: two calls must double every gradient.")
+HINT_OVERWRITE_GRAD = ("backward() must add into .grad (+=), never reset or overwrite it: after "
+                       "out1.backward() and out2.backward() a leaf that both use holds the sum "
+                       "of both gradients, as in PyTorch.")
+HINT_SECOND_OUTPUT = ("The second output's backward() left its leaves with the wrong gradients. "
+                      "Build a fresh topological order (a new visited set) in every call, start "
+                      "from 1 at the output it was called on, and add into .grad (+=): the two "
+                      "outputs' gradients must add up in the leaves they share.")
 _VALUE_MISTAKES = [
     ("overwrite", HINT_ACCUMULATE),
     ("no_reverse", "The nodes were processed from the inputs to the output: walk the "
@@ -351,8 +362,8 @@ def _grad_list(got, key: str, n: int) -> list[float]:
 
 
 def _value_judge(inputs: dict, got) -> None:
-    leaves, program, twice = inputs["leaves"], inputs["program"], inputs.get("twice", False)
-    ref_data, ref_grad, ref_twice = _torch_graph(leaves, program, twice)
+    leaves, program, outputs = inputs["leaves"], inputs["program"], inputs.get("outputs")
+    ref_data, ref_grad, ref_second = _torch_graph(leaves, program, outputs)
     n = len(ref_data)
     if not isinstance(got, dict):
         raise Wrong(f"the graph could not be read back ({describe(got)}).")
@@ -374,17 +385,22 @@ def _value_judge(inputs: dict, got) -> None:
         k = next(k for k, g in enumerate(before) if g != 0.0)
         raise Wrong(f"before backward(), {_expr(k, leaves, program)} has .grad {before[k]:.6g}.",
                     ".grad starts at 0.0 for every new Value.")
-    runs = [("grad", ref_grad, "after backward()")]
-    if twice:
-        runs.append(("grad_twice", ref_twice, "after a second backward()"))
+    if outputs:
+        runs = [("grad", ref_grad, f"after n{outputs[0]}.backward()"),
+                ("grad_second", ref_second, f"after n{outputs[0]}.backward() and then "
+                                            f"n{outputs[1]}.backward()")]
+    else:
+        runs = [("grad", ref_grad, "after backward()")]
     for key, ref, when in runs:
         grads = _grad_list(got, key, n)
         if np.allclose(grads, ref, rtol=1e-7, atol=1e-10):
             continue
-        if key == "grad_twice":                         # the first call was right
-            hint = HINT_OVERWRITE_GRAD if np.allclose(grads, ref_grad) else HINT_SECOND_CALL
+        if key == "grad_second":                        # the first call was right
+            leaves_second_only = [s - f for s, f in zip(ref[:len(leaves)], ref_grad)]
+            overwritten = np.allclose(grads[:len(leaves)], leaves_second_only, rtol=1e-7, atol=1e-10)
+            hint = HINT_OVERWRITE_GRAD if overwritten else HINT_SECOND_OUTPUT
         else:
-            hint = _value_mistake(grads, leaves, program)
+            hint = _value_mistake(grads, leaves, program, outputs[0] if outputs else -1)
         # The wrong node closest to the output: the nodes that use it have right gradients,
         # so the fault is in how they pass the gradient on.
         k = max(i for i in range(n) if not np.isclose(grads[i], ref[i], rtol=1e-7, atol=1e-10))
@@ -399,10 +415,11 @@ def _value_judge(inputs: dict, got) -> None:
                     f"{ref[k]:.6g} (torch.autograd).", hint)
 
 
-def _value_mistake(grads, leaves, program) -> str | None:
-    """The hint of the first simulated mistake whose gradients match the learner's."""
+def _value_mistake(grads, leaves, program, output=-1) -> str | None:
+    """The hint of the first simulated mistake whose gradients match the learner's after
+    ``n{output}.backward()``."""
     paths = [0] * (len(leaves) + len(program))          # paths from the output to each node
-    paths[-1] = 1
+    paths[output] = 1
     for k in range(len(paths) - 1, len(leaves) - 1, -1):
         for kind, v in program[k - len(leaves)]["args"]:
             if kind == "node":
@@ -412,7 +429,7 @@ def _value_mistake(grads, leaves, program) -> str | None:
             continue
         try:
             nodes = _replay(_sim(mistakes), leaves, program)
-            nodes[-1].backward()
+            nodes[output].backward()
         except (ArithmeticError, ValueError, RecursionError):
             continue
         if np.allclose(grads, [v.grad for v in nodes], rtol=1e-7, atol=1e-10):
@@ -425,9 +442,14 @@ def _num(rng, low=0.5, high=3.0) -> float:
     return float(round(rng.uniform(low, high), 2) * rng.choice([-1, 1]))
 
 
-def _random_program(rng: np.random.Generator, n_leaves: int, n_steps: int):
-    """Random leaves and steps, kept in a numerically tame range; every node reaches the output."""
-    leaves = [float(round(rng.uniform(-2, 2), 3)) for _ in range(n_leaves)]
+def _random_program(rng: np.random.Generator, n_leaves: int, n_steps: int, leaves=None):
+    """Random leaves and steps, kept in a numerically tame range; every node reaches the output.
+
+    Given ``leaves``, the program is built on them (for a second output over the same leaves).
+    """
+    if leaves is None:
+        leaves = [float(round(rng.uniform(-2, 2), 3)) for _ in range(n_leaves)]
+    n_leaves = len(leaves)
     values, program, used = list(leaves), [], [0] * n_leaves
 
     def add(op, args, value):
@@ -472,6 +494,18 @@ def _random_program(rng: np.random.Generator, n_leaves: int, n_steps: int):
     return leaves, program
 
 
+def _two_outputs(rng: np.random.Generator) -> dict:
+    """Two random graphs over the same three leaves, sharing nothing else (COURSE.md §9: the
+    leaves' gradients add up over the two backward() calls, as two losses do in training)."""
+    leaves, first = _random_program(rng, 3, 8)
+    _, second = _random_program(rng, 3, 8, leaves=leaves)
+    shift = len(first)                                  # second's own nodes come after first's
+    second = [{"op": s["op"], "args": [[kind, v + shift if kind == "node" and v >= len(leaves)
+                                        else v] for kind, v in s["args"]]} for s in second]
+    n1 = len(leaves) + len(first) - 1
+    return dict(leaves=leaves, program=first + second, outputs=[n1, n1 + len(second)])
+
+
 def _steps(*steps):
     """Readable fixed programs: ("mul", 0, 1.5) -> node 0 times the number 1.5."""
     out = []
@@ -504,9 +538,8 @@ def _value_cases(rng: np.random.Generator) -> list[Case]:
         Case("a tanh neuron", dict(leaves=x, program=neuron)),
         Case("relu at exactly 0", dict(leaves=[0.0, b, a], program=relu_zero)),
     ]
-    leaves, program = _random_program(rng, 3, 12)
-    cases.append(Case("backward() called twice: gradients accumulate",
-                      dict(leaves=leaves, program=program, twice=True)))
+    cases.append(Case("two outputs sharing their leaves: out1.backward(), then out2.backward()",
+                      _two_outputs(rng)))
     for size in (15, 25):
         leaves, program = _random_program(rng, 4, size)
         cases.append(Case(f"random expression graph ({len(program)} operations)",
@@ -519,7 +552,8 @@ register(Exercise(
     forbidden=("torch",), points=3,
     hint="Each operation records its parents and ∂result/∂parent; backward() visits the nodes "
          "in reverse topological order and adds local derivative × gradient into each parent.",
-    summary="incl. shared nodes, numbers on either side, relu at 0 and a second backward()"))
+    summary="incl. shared nodes, numbers on either side, relu at 0 and two outputs sharing "
+            "their leaves"))
 
 
 # =========================================================================== 2.2 linear_forward
