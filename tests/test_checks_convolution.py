@@ -14,7 +14,7 @@ def conv_loops(x, w, b=None, stride=1, padding=0, *, flip=False, bias=True, pad=
                size=None, transpose=False, col_stride=None):
     """A loop convolution with switchable mistakes (pad = multiples of padding before/after)."""
     N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+    C_out, _, KH, KW = w.shape
     if flip:
         w = w[:, :, ::-1, ::-1]
     if transpose:
@@ -24,9 +24,9 @@ def conv_loops(x, w, b=None, stride=1, padding=0, *, flip=False, bias=True, pad=
     size = size or (lambda h, k: (h + before + after - k) // stride + 1)
     H_out, W_out = size(H, KH), size(W, KW)
     cs = col_stride or stride
-    y = np.zeros((N, F, H_out, W_out))
+    y = np.zeros((N, C_out, H_out, W_out))
     for n in range(N):
-        for f in range(F):
+        for f in range(C_out):
             for i in range(H_out):
                 for j in range(W_out):
                     win = xp[n, :, i * stride:i * stride + KH, j * cs:j * cs + KW]
@@ -99,7 +99,7 @@ def test_naive_stride_on_rows_only():
 def test_naive_channels_last_layout():
     def channels_last(x, w, b=None, stride=1, padding=0):
         return ref.reference_conv2d_naive(x, w, b, stride, padding).transpose(0, 2, 3, 1)
-    assert_fails("conv2d_naive", channels_last, "(N, F, H', W')")
+    assert_fails("conv2d_naive", channels_last, "(N, C_out, H', W')")
 
 
 def test_naive_bad_returns():
@@ -185,8 +185,25 @@ def test_im2col_bias_ignored():
 def test_im2col_wrong_reshape():
     def reshaped(x, w, b=None, stride=1, padding=0):
         y = ref.reference_conv2d_im2col(x, w, b, stride, padding)
-        return y.transpose(0, 2, 3, 1).reshape(y.shape)       # (N·H'·W', F) read as (N, F, H', W')
+        return y.transpose(0, 2, 3, 1).reshape(y.shape)       # (N·H'·W', C_out) read as (N, C_out, H', W')
     assert_fails("conv2d_im2col", reshaped, "values differ from F.conv2d")
+
+
+def test_im2col_columns_in_the_wrong_order():
+    """X_col's columns built (KH, KW, C) but multiplied by w.reshape(C_out, -1), ordered (C, KH, KW)."""
+    def channels_last_columns(x, w, b=None, stride=1, padding=0):
+        N, C, H, W = x.shape
+        C_out, _, KH, KW = w.shape
+        xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        win = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))
+        win = win[:, :, ::stride, ::stride]                     # (N, C, H', W', KH, KW)
+        H_out, W_out = win.shape[2:4]
+        cols = win.transpose(0, 2, 3, 4, 5, 1).reshape(N * H_out * W_out, KH * KW * C)  # (KH, KW, C)
+        y = cols @ w.reshape(C_out, -1).T                       # ... but w is (C, KH, KW)
+        if b is not None:
+            y = y + b
+        return y.reshape(N, H_out, W_out, C_out).transpose(0, 3, 1, 2)
+    assert_fails("conv2d_im2col", channels_last_columns, "columns are in the wrong order", "(C, KH, KW)")
 
 
 def test_im2col_padding_one_side_only():
@@ -282,12 +299,12 @@ def test_pool_torch_is_rejected():
 def backward_loops(dout, x, w, stride=1, padding=0, *, stride_in_dx=True, crop=True):
     """Loop backward pass with switchable mistakes."""
     N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+    C_out, _, KH, KW = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)
     s_dx = stride if stride_in_dx else 1
     for n in range(N):
-        for f in range(F):
+        for f in range(C_out):
             for i in range(dout.shape[2]):
                 for j in range(dout.shape[3]):
                     r, c = i * stride, j * stride
@@ -307,7 +324,7 @@ def test_backward_db_not_summed():
     def db_per_sample(dout, x, w, stride=1, padding=0):
         dx, dw, _ = backward_loops(dout, x, w, stride, padding)
         return dx, dw, dout.sum(axis=(2, 3))
-    assert_fails("conv2d_backward", db_per_sample, "db", "sum", "(F,)")
+    assert_fails("conv2d_backward", db_per_sample, "db", "sum", "(C_out,)")
 
     def db_not_summed(dout, x, w, stride=1, padding=0):
         dx, dw, _ = backward_loops(dout, x, w, stride, padding)
@@ -391,3 +408,152 @@ def test_naive_torch_tensor_result_is_rejected():
         t = importlib.import_module("to" + "rch")
         return t.from_numpy(ref.reference_conv2d_naive(x, w, b, stride, padding))
     assert_fails("conv2d_naive", tensor_out, "torch.Tensor", "NumPy")
+
+# --------------------------------------------------------------------------- right answers in other styles
+# Run through the notebook's check and through the grader by tests/test_right_answers.py (issue 18).
+
+ALTERNATIVES: dict[str, list[str]] = {
+    "conv2d_naive": [
+        # strided views of every window, then one einsum
+        '''import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv2d_naive(x, w, b=None, stride=1, padding=0):
+    C_out, C, KH, KW = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(x_pad, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+    y = np.einsum("nchwij,fcij->nfhw", windows, w)        # (N, C, H', W', KH, KW) -> (N, C_out, H', W')
+    if b is not None:
+        y = y + b[None, :, None, None]
+    return y
+''',
+        # loops over the output positions, a helper for the padding
+        '''def pad_hw(x, p):
+    return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)])
+
+
+def conv2d_naive(x, w, b=None, stride=1, padding=0):
+    N, C, H, W = x.shape
+    F_, _, KH, KW = w.shape
+    H_out = (H + 2 * padding - KH) // stride + 1
+    W_out = (W + 2 * padding - KW) // stride + 1
+    xp = pad_hw(x, padding)
+    y = np.zeros((N, F_, H_out, W_out), dtype=np.result_type(x, w))
+    for i in range(H_out):
+        for j in range(W_out):
+            patch = xp[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW]   # (N, C, KH, KW)
+            y[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))       # (N, F)
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+''',
+    ],
+    "conv2d_im2col": [
+        # windows as a strided view, copied into columns, one matmul
+        '''import numpy as np
+
+
+def conv2d_im2col(x, w, b=None, stride=1, padding=0):
+    N, C, H, W = x.shape
+    C_out, _, KH, KW = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    H_out = (x_pad.shape[2] - KH) // stride + 1
+    W_out = (x_pad.shape[3] - KW) // stride + 1
+    sN, sC, sH, sW = x_pad.strides
+    windows = np.lib.stride_tricks.as_strided(
+        x_pad, shape=(N, H_out, W_out, C, KH, KW),
+        strides=(sN, sH * stride, sW * stride, sC, sH, sW), writeable=False)
+    cols = windows.reshape(N * H_out * W_out, C * KH * KW)          # X_col
+    y = cols @ w.reshape(C_out, -1).T                               # (N·H'·W', C_out)
+    if b is not None:
+        y = y + b
+    return np.ascontiguousarray(y.reshape(N, H_out, W_out, C_out).transpose(0, 3, 1, 2))
+''',
+        # index arrays (rows, cols) pick every window's pixels: a gather, then one matmul
+        '''def conv2d_im2col(x, w, b=None, stride=1, padding=0):
+    N, C, H, W = x.shape
+    C_out, _, KH, KW = w.shape
+    H_out = (H + 2 * padding - KH) // stride + 1
+    W_out = (W + 2 * padding - KW) // stride + 1
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    rows = (np.arange(KH)[:, None] + stride * np.arange(H_out)[None, :])   # (KH, H')
+    cols = (np.arange(KW)[:, None] + stride * np.arange(W_out)[None, :])   # (KW, W')
+    patches = x_pad[:, :, rows[:, None, :, None], cols[None, :, None, :]]  # (N, C, KH, KW, H', W')
+    X_col = patches.reshape(N, C * KH * KW, H_out * W_out)
+    y = np.matmul(w.reshape(C_out, C * KH * KW), X_col)                    # (N, C_out, H'·W')
+    if b is not None:
+        y += b[:, None]
+    return y.reshape(N, C_out, H_out, W_out)
+''',
+    ],
+    "max_pool2d": [
+        '''import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    stride = stride or kernel_size
+    windows = sliding_window_view(x, (kernel_size, kernel_size), axis=(2, 3))
+    return windows[:, :, ::stride, ::stride].max(axis=(-2, -1))
+''',
+        '''def max_pool2d(x, kernel_size, stride=None):
+    k = kernel_size
+    s = k if stride is None else stride
+    N, C, H, W = x.shape
+    H_out, W_out = (H - k) // s + 1, (W - k) // s + 1
+    y = np.empty((N, C, H_out, W_out), dtype=x.dtype)
+    for i in range(H_out):
+        for j in range(W_out):
+            y[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].max(axis=(2, 3))
+    return y
+''',
+    ],
+    "conv2d_backward": [
+        # im2col index arrays, and np.add.at to scatter the columns' gradients back
+        '''import numpy as np
+
+
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    C_out, _, KH, KW = w.shape
+    H_out, W_out = dout.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    rows = (np.repeat(np.arange(KH), KW)[:, None]
+            + stride * np.repeat(np.arange(H_out), W_out)[None, :])     # (KH·KW, H'·W')
+    cols = (np.tile(np.arange(KW), KH)[:, None]
+            + stride * np.tile(np.arange(W_out), H_out)[None, :])       # (KH·KW, H'·W')
+    X_col = x_pad[:, :, rows, cols]                                     # (N, C, KH·KW, H'·W')
+    d = dout.reshape(N, C_out, H_out * W_out)                           # (N, C_out, H'·W')
+    dw = np.einsum("nfl,nckl->fck", d, X_col).reshape(w.shape)
+    d_col = np.einsum("nfl,fck->nckl", d, w.reshape(C_out, C, KH * KW))  # (N, C, KH·KW, H'·W')
+    dx_pad = np.zeros(x_pad.shape, dtype=np.result_type(dout, w))
+    np.add.at(dx_pad, (slice(None), slice(None), rows, cols), d_col)
+    dx = dx_pad[:, :, padding:padding + H, padding:padding + W]
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+''',
+        # loops over the output positions: each one sends its gradient to its window
+        '''from collections import namedtuple
+
+import numpy as np
+
+ConvGrads = namedtuple("ConvGrads", "dx dw db")
+
+
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    N, C, H, W = x.shape
+    _, _, KH, KW = w.shape
+    p = padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dx_pad = np.zeros(x_pad.shape, dtype=np.result_type(dout, w))
+    dw = np.zeros(w.shape, dtype=np.result_type(dout, x))
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            r, c = i * stride, j * stride
+            g = dout[:, :, i, j]                                        # (N, C_out)
+            dw += np.einsum("nf,nckl->fckl", g, x_pad[:, :, r:r + KH, c:c + KW])
+            dx_pad[:, :, r:r + KH, c:c + KW] += np.einsum("nf,fckl->nckl", g, w)
+    return ConvGrads(dx_pad[:, :, p:p + H, p:p + W], dw, dout.sum(axis=(0, 2, 3)))
+''',
+    ],
+}

@@ -4,7 +4,7 @@ The reference functions here stand in (through ``yours_or``) for a learner's unf
 exercise in the notebook. The checks never trust them: each ``judge`` asks PyTorch
 (``F.conv2d``, ``F.max_pool2d``, autograd) or a numerical gradient for the right answer.
 
-Shapes: x (N, C, H, W), w (F, C, KH, KW), b (F,), y (N, F, H', W') with
+Shapes: x (N, C, H, W), w (C_out, C, KH, KW), b (C_out,), y (N, C_out, H', W') with
 H' = (H + 2·padding − KH) // stride + 1 and W' likewise.
 """
 from __future__ import annotations
@@ -47,12 +47,12 @@ def reference_conv2d_naive(x, w, b=None, stride=1, padding=0):
     This is the course's "loop version" that exercise 3.2 must beat by 20×.
     """
     N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+    C_out, _, KH, KW = w.shape
     H_out, W_out = output_size(H, KH, stride, padding), output_size(W, KW, stride, padding)
     xp = _pad(x, padding)                                        # (N, C, H+2p, W+2p)
-    y = np.zeros((N, F, H_out, W_out), dtype=np.result_type(x, w))
+    y = np.zeros((N, C_out, H_out, W_out), dtype=np.result_type(x, w))
     for n in range(N):
-        for f in range(F):
+        for f in range(C_out):
             for i in range(H_out):
                 for j in range(W_out):
                     r, c = i * stride, j * stride
@@ -71,16 +71,16 @@ def _windows(x, KH, KW, stride, padding):
 
 
 def reference_conv2d_im2col(x, w, b=None, stride=1, padding=0):
-    """The same convolution as one matrix product: (N·H'·W', C·KH·KW) @ (C·KH·KW, F)."""
+    """The same convolution as one matrix product: (N·H'·W', C·KH·KW) @ (C·KH·KW, C_out)."""
     N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+    C_out, _, KH, KW = w.shape
     win = _windows(x, KH, KW, stride, padding)                   # (N, C, H', W', KH, KW)
     H_out, W_out = win.shape[2:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * H_out * W_out, C * KH * KW)
-    y = cols @ w.reshape(F, C * KH * KW).T                       # (N·H'·W', F)
+    y = cols @ w.reshape(C_out, C * KH * KW).T                       # (N·H'·W', C_out)
     if b is not None:
         y = y + b
-    return y.reshape(N, H_out, W_out, F).transpose(0, 3, 1, 2).copy()   # (N, F, H', W')
+    return y.reshape(N, H_out, W_out, C_out).transpose(0, 3, 1, 2).copy()   # (N, C_out, H', W')
 
 
 def reference_max_pool2d(x, kernel_size, stride=None):
@@ -98,11 +98,11 @@ def reference_conv2d_backward(dout, x, w, stride=1, padding=0):
     dx_pad[n, c, i·s + m, j·s + n] += Σ_f dout[n,f,i,j] · w[f,c,m,n], then the padding is cut off.
     """
     N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
+    C_out, _, KH, KW = w.shape
     win = _windows(x, KH, KW, stride, padding)                   # (N, C, H', W', KH, KW)
     H_out, W_out = win.shape[2:4]
-    db = dout.sum(axis=(0, 2, 3))                                # (F,)
-    dw = np.einsum("nfij,ncijkl->fckl", dout, win)               # (F, C, KH, KW)
+    db = dout.sum(axis=(0, 2, 3))                                # (C_out,)
+    dw = np.einsum("nfij,ncijkl->fckl", dout, win)               # (C_out, C, KH, KW)
     dx_pad = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=np.result_type(dout, w))
     dwin = np.einsum("nfij,fckl->ncijkl", dout, w)               # (N, C, H', W', KH, KW)
     for m in range(KH):                                          # scatter back, one kernel
@@ -188,6 +188,21 @@ def _one_side(before, after):
     return conv
 
 
+def _columns_channels_last(x, w, b=None, stride=1, padding=0, **_):
+    """X_col's columns ordered (KH, KW, C) but multiplied by w.reshape(C_out, -1), which is
+    ordered (C, KH, KW): the same as a convolution with the weights read in the wrong order."""
+    C_out, C, KH, KW = w.shape
+    if C == 1:
+        raise ValueError("one channel: both orders agree")
+    w_read = w.reshape(C_out, KH, KW, C).transpose(0, 3, 1, 2).copy()   # what the matmul meets
+    return _torch_conv(x, w_read, b, stride, padding)
+
+
+_COLUMN_ORDER = ("X_col's columns are in the wrong order: w.reshape(C_out, -1) flattens each "
+                 "filter as (C, KH, KW), channel first, so each row of X_col must list the "
+                 "window the same way, (C, KH, KW), e.g. windows of shape (N, H', W', C, KH, KW) "
+                 "reshaped to (N·H'·W', C·KH·KW).")
+
 _ONE_SIDE = ("Padding on one side only? Pad `padding` zeros on all four sides: top, bottom, "
              "left and right, so the padded input is (H + 2·padding) × (W + 2·padding).")
 _CONV_MISTAKES = [
@@ -208,13 +223,13 @@ _SIZE = "H' = (H + 2·padding − KH) // stride + 1, and W' = (W + 2·padding �
 def _conv_shape_hint(got_shape, inputs):
     """Name the output-size mistake that gives ``got_shape``, if it is a known one."""
     x, w, _, s, p = _conv_args(inputs)
-    (N, _, H, W), (F, _, KH, KW) = x.shape, w.shape
+    (N, _, H, W), (C_out, _, KH, KW) = x.shape, w.shape
     if len(got_shape) != 4:
-        return f"The output is 4-D: (N, F, H', W'), with {_SIZE}"
-    if got_shape[:2] != (N, F):
-        if got_shape[0] == N and got_shape[3] == F:
-            return "The layout is (N, F, H', W'): channels come before height and width."
-        return "The output has one map per sample and filter: shape (N, F, H', W')."
+        return f"The output is 4-D: (N, C_out, H', W'), with {_SIZE}"
+    if got_shape[:2] != (N, C_out):
+        if got_shape[0] == N and got_shape[3] == C_out:
+            return "The layout is (N, C_out, H', W'): channels come before height and width."
+        return "The output has one map per sample and filter: shape (N, C_out, H', W')."
     right = (output_size(H, KH, s, p), output_size(W, KW, s, p))
     candidates = [
         (lambda h, k: (h + p - k) // s + 1, _ONE_SIDE),
@@ -307,7 +322,15 @@ def _im2col_cases(rng):
 
 def _im2col_judge(inputs, got):
     if not inputs.get("timed"):
-        return _conv_check(inputs, got)
+        try:
+            return _conv_check(inputs, got)
+        except Wrong as e:
+            x, w, b, s, p = _conv_args(inputs)
+            if isinstance(got, np.ndarray) and "values differ" in e.message:
+                e.hint = mistake_hint(got, dict(x=x, w=w, b=b, stride=s, padding=p),
+                                      [(_columns_channels_last, _COLUMN_ORDER)],
+                                      **_tolerance(x)) or e.hint
+            raise
     if not isinstance(got, dict):        # only the course's call returns this dict
         raise Wrong(f"the timed run returned {type(got).__name__}.")
     _conv_check(inputs, got["y"])
@@ -324,8 +347,9 @@ def _im2col_judge(inputs, got):
 register(Exercise(
     id="3.2", name="conv2d_im2col", make_cases=_im2col_cases, judge=_im2col_judge,
     call=_im2col_call, forbidden=_FRAMEWORK_OPS,
-    hint="Unfold the windows into a matrix (N·H'·W', C·KH·KW), multiply by "
-         "w.reshape(F, -1).T, then reshape to (N, H', W', F) and transpose to (N, F, H', W').",
+    hint="Unfold the windows into a matrix (N·H'·W', C·KH·KW) whose columns are ordered "
+         "(C, KH, KW) like w.reshape(C_out, -1), multiply by w.reshape(C_out, -1).T, then "
+         "reshape to (N, H', W', C_out) and transpose to (N, C_out, H', W').",
     summary=f"incl. stride 2 and 3, padding, non-square kernels, float32, and ≥ {SPEEDUP}× "
             "faster than loops"))
 
@@ -494,7 +518,7 @@ _STRIDE_DX = ("Is the stride ignored in dx? Output (i, j) read x_pad at rows i·
               "columns j·stride + n: send dout[n, f, i, j]·w[f, c, m, n] back to exactly there.")
 _STRIDE_DW = ("Is the stride ignored in dw? dw[f, c, m, n] = Σ dout[n, f, i, j]·"
               "x_pad[n, c, i·stride + m, j·stride + n].")
-_DW_LAYOUT = "dw has the layout of w, (F, C, KH, KW): check the order of your transpose/reshape."
+_DW_LAYOUT = "dw has the layout of w, (C_out, C, KH, KW): check the order of your transpose/reshape."
 
 
 def _backward_judge(inputs, got):
@@ -523,7 +547,7 @@ def _backward_judge(inputs, got):
             elif name == "db" and isinstance(g, np.ndarray):
                 if shape_wrong or np.allclose(g, dout.mean(axis=(0, 2, 3))):
                     e.hint = ("db[f] sums dout over the batch and every output position: "
-                              "dout.sum(axis=(0, 2, 3)), shape (F,).")
+                              "dout.sum(axis=(0, 2, 3)), shape (C_out,).")
             elif name == "dw" and isinstance(g, np.ndarray):
                 transposes = [r.transpose(1, 0, 2, 3), r.transpose(0, 1, 3, 2),
                               r.transpose(1, 0, 3, 2)]
