@@ -331,3 +331,134 @@ def test_mha_returns_numpy_wrong_shape():
         def forward(self, x_q, x_kv=None, mask=None):
             return super().forward(x_q, x_kv, mask)[:, :1]
     assert_fails("MultiHeadAttention", MultiHeadAttention, "shape")
+
+
+# --------------------------------------------------------------------------- right answers in other styles
+# Run through the notebook's check and through the grader by tests/test_right_answers.py (issue 18).
+
+ALTERNATIVES: dict[str, list[str]] = {
+    "scaled_dot_product_attention": [
+        '''from collections import namedtuple
+
+import numpy as np
+from scipy.special import softmax
+
+Attention = namedtuple("Attention", "output weights")
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    scores = np.einsum("...qd,...kd->...qk", Q, K) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores, axis=-1)
+    return Attention(np.einsum("...qk,...kv->...qv", weights, V), weights)
+''',
+        # a helper softmax, math.sqrt from the notebook's first cell, a large negative fill
+        '''def softmax_last(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    scores = (Q @ K.swapaxes(-1, -2)) * (1.0 / math.sqrt(K.shape[-1]))
+    if mask is not None:
+        scores = np.where(np.asarray(mask, dtype=bool), scores, -1e30)
+    weights = softmax_last(scores)
+    return weights @ V, weights
+''',
+    ],
+    "causal_mask": [
+        '''def causal_mask(T):
+    return np.arange(T)[:, None] >= np.arange(T)[None, :]     # key j <= query i
+''',
+        '''import numpy as np
+
+
+def causal_mask(T):
+    mask = np.zeros((T, T), dtype=bool)
+    for i in range(T):
+        mask[i, :i + 1] = True
+    return mask
+''',
+    ],
+    "sinusoidal_positions": [
+        '''import math
+
+import numpy as np
+
+
+def sinusoidal_positions(T, d_model):
+    pe = np.empty((T, d_model))
+    for pos in range(T):
+        for i in range(0, d_model, 2):
+            angle = pos / 10000 ** (i / d_model)
+            pe[pos, i] = math.sin(angle)
+            pe[pos, i + 1] = math.cos(angle)
+    return pe
+''',
+        # sin and cos side by side, then interleaved by a reshape
+        '''def sinusoidal_positions(T, d_model):
+    inv_freq = np.exp(-np.log(10000.0) * np.arange(0, d_model, 2) / d_model)   # (d_model/2,)
+    angle = np.outer(np.arange(T), inv_freq)                                # (T, d_model/2)
+    return np.stack([np.sin(angle), np.cos(angle)], axis=-1).reshape(T, d_model)
+''',
+    ],
+    "MultiHeadAttention": [
+        # a method of the learner's own named like PyTorch's op (issue 18, cause 4)
+        '''class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.h, self.d_k = n_heads, d_model // n_heads
+        self.W_q, self.W_k = nn.Linear(d_model, d_model), nn.Linear(d_model, d_model)
+        self.W_v, self.W_o = nn.Linear(d_model, d_model), nn.Linear(d_model, d_model)
+
+    def scaled_dot_product_attention(self, q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)    # (N, h, T_q, T_k)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1) @ v
+
+    def heads(self, x):                                           # (N, T, d) -> (N, h, T, d_k)
+        return x.unflatten(-1, (self.h, self.d_k)).transpose(1, 2)
+
+    def forward(self, x_q, x_kv=None, mask=None):
+        x_kv = x_q if x_kv is None else x_kv
+        if mask is not None and mask.dim() == 3:
+            mask = mask.unsqueeze(1)                              # (N, 1, T_q, T_k)
+        out = self.scaled_dot_product_attention(self.heads(self.W_q(x_q)), self.heads(self.W_k(x_kv)),
+                                                self.heads(self.W_v(x_kv)), mask)
+        return self.W_o(out.transpose(1, 2).flatten(2))           # (N, T_q, d_model)
+''',
+        # one head at a time, einsum, heads joined with torch.cat
+        '''import math
+
+import torch
+from torch import nn
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.W_q = nn.Linear(d_model, d_model)
+        self.W_k = nn.Linear(d_model, d_model)
+        self.W_v = nn.Linear(d_model, d_model)
+        self.W_o = nn.Linear(d_model, d_model)
+
+    def forward(self, x_q, x_kv=None, mask=None):
+        if x_kv is None:
+            x_kv = x_q
+        q, k, v = self.W_q(x_q), self.W_k(x_kv), self.W_v(x_kv)
+        d_head = q.shape[-1] // self.n_heads
+        outs = []
+        for head in range(self.n_heads):
+            cols = slice(head * d_head, (head + 1) * d_head)
+            s = torch.einsum("nqd,nkd->nqk", q[..., cols], k[..., cols]) / math.sqrt(d_head)
+            if mask is not None:
+                s = torch.where(mask, s, torch.tensor(float("-inf"), dtype=s.dtype))
+            outs.append(torch.einsum("nqk,nkd->nqd", s.softmax(dim=-1), v[..., cols]))
+        return self.W_o(torch.cat(outs, dim=-1))
+''',
+    ],
+}

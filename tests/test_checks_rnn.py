@@ -392,3 +392,158 @@ def test_nats_per_char_matches_a_direct_computation():
     assert model.training                                     # mode restored
     uniform = _BigramLM(np.zeros((V, V)))
     assert np.isclose(nats_per_char(uniform, ids, max_windows=3), np.log(V))
+
+
+# --------------------------------------------------------------------------- right answers in other styles
+# Run through the notebook's check and through the grader by tests/test_right_answers.py (issue 18).
+
+ALTERNATIVES: dict[str, list[str]] = {
+    "rnn_step": [
+        '''def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    a = np.einsum("nd,hd->nh", x_t, W_xh) + np.einsum("nk,hk->nh", h_prev, W_hh) + b_h
+    return np.tanh(a)                             # np from the notebook's first cell
+''',
+        # one matmul on [x_t | h_prev] against [W_xh | W_hh]
+        '''import numpy as np
+
+
+def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    xh = np.concatenate([x_t, h_prev], axis=1)    # (N, D + H)
+    W = np.concatenate([W_xh, W_hh], axis=1)      # (H, D + H)
+    return np.tanh(xh @ W.T + b_h)
+''',
+    ],
+    "rnn_forward": [
+        # the input projections of every step at once, then the recurrence
+        '''import numpy as np
+
+
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    xw = np.einsum("ntd,hd->nth", x, W_xh) + b_h  # (N, T, H)
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = np.tanh(xw[:, t] + h @ W_hh.T)
+        states.append(h)
+    return np.stack(states, axis=1)               # (N, T, H)
+''',
+        # the learner's own rnn_step from the cell above
+        '''def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    hs = np.zeros(x.shape[:2] + h0.shape[1:], dtype=np.result_type(x, h0))
+    h = h0
+    for t, x_t in enumerate(np.moveaxis(x, 1, 0)):    # x_t (N, D)
+        hs[:, t] = h = rnn_step(x_t, h, W_xh, W_hh, b_h)
+    return hs
+''',
+    ],
+    "rnn_backward": [
+        # keep every step's da, then the weight gradients in one einsum each
+        '''import numpy as np
+
+
+def rnn_backward(dhs, x, h0, hs, W_xh, W_hh):
+    h_prevs = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # (N, T, H): h_{t-1}
+    das = np.zeros_like(hs)
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(hs.shape[1])):
+        das[:, t] = (dhs[:, t] + dh_next) * (1 - hs[:, t] ** 2)
+        dh_next = das[:, t] @ W_hh
+    dx = das @ W_xh                                               # (N, T, H) @ (H, D)
+    dW_xh = np.einsum("nth,ntd->hd", das, x)
+    dW_hh = np.einsum("nth,ntk->hk", das, h_prevs)
+    return dx, dh_next, dW_xh, dW_hh, das.sum(axis=(0, 1))
+''',
+        '''from typing import NamedTuple
+
+import numpy as np
+
+
+class RNNGrads(NamedTuple):
+    dx: np.ndarray
+    dh0: np.ndarray
+    dW_xh: np.ndarray
+    dW_hh: np.ndarray
+    db_h: np.ndarray
+
+
+def rnn_backward(dhs, x, h0, hs, W_xh, W_hh):
+    N, T, H = hs.shape
+    dx = np.zeros(x.shape)
+    dW_xh, dW_hh, db_h = np.zeros(W_xh.shape), np.zeros(W_hh.shape), np.zeros(H)
+    carry = np.zeros(h0.shape)
+    t = T - 1
+    while t >= 0:
+        prev = h0 if t == 0 else hs[:, t - 1]
+        da = (dhs[:, t] + carry) * (1 - np.square(hs[:, t]))
+        dx[:, t] = np.einsum("nh,hd->nd", da, W_xh)
+        dW_xh += np.einsum("nh,nd->hd", da, x[:, t])
+        dW_hh += np.einsum("nh,nk->hk", da, prev)
+        db_h += da.sum(0)
+        carry = np.einsum("nh,hk->nk", da, W_hh)
+        t -= 1
+    return RNNGrads(dx, carry, dW_xh, dW_hh, db_h)
+''',
+    ],
+    "sample": [
+        # F.softmax, with F imported only by the notebook's first cell (issue 18, cause 1)
+        '''def sample(model, prompt, n_chars, temperature=1.0, generator=None):
+    stoi = {c: i for i, c in enumerate(model.chars)}
+    ids = [stoi[c] for c in prompt]
+    with torch.no_grad():
+        for _ in range(n_chars):
+            logits = model(torch.tensor([ids]))[0, -1]                  # (V,)
+            probs = F.softmax(logits.double() / temperature, dim=-1)
+            ids.append(torch.multinomial(probs, 1, generator=generator).item())
+    return "".join(model.chars[i] for i in ids)
+''',
+        # inverse transform sampling: one uniform number against the cumulative probabilities
+        '''import torch
+
+
+def sample(model, prompt, n_chars, temperature=1.0, generator=None):
+    index = {c: i for i, c in enumerate(model.chars)}
+    context = torch.tensor([[index[c] for c in prompt]])
+    out = list(prompt)
+    for _ in range(n_chars):
+        with torch.no_grad():
+            logits = model(context)[0, -1].double() / temperature
+        cdf = torch.cumsum(torch.softmax(logits, dim=0), dim=0)
+        u = torch.rand(1, generator=generator, dtype=torch.float64)
+        nxt = min(int(torch.searchsorted(cdf, u * cdf[-1])), len(cdf) - 1)
+        out.append(model.chars[nxt])
+        context = torch.cat([context, torch.tensor([[nxt]])], dim=1)
+    return "".join(out)
+''',
+    ],
+    "lstm_step": [
+        '''from collections import namedtuple
+
+import numpy as np
+from scipy.special import expit
+
+LSTMState = namedtuple("LSTMState", "h c")
+
+
+def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh         # (N, 4H)
+    i, f, g, o = np.split(a, 4, axis=1)                      # PyTorch's order
+    c = expit(f) * c_prev + expit(i) * np.tanh(g)
+    return LSTMState(h=expit(o) * np.tanh(c), c=c)
+''',
+        '''def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    H = h_prev.shape[1]
+
+    def sigmoid(z):
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+    def gate(k):                                             # block k of H rows: i, f, g, o
+        rows = slice(k * H, (k + 1) * H)
+        return (np.einsum("nd,hd->nh", x_t, W_ih[rows]) + np.einsum("nk,hk->nh", h_prev, W_hh[rows])
+                + b_ih[rows] + b_hh[rows])
+
+    i, f, g, o = sigmoid(gate(0)), sigmoid(gate(1)), np.tanh(gate(2)), sigmoid(gate(3))
+    c_t = f * c_prev + i * g
+    h_t = o * np.tanh(c_t)
+    return h_t, c_t
+''',
+    ],
+}
