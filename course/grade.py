@@ -3,6 +3,9 @@
     python -m course.grade PATH [PATH ...] [--json FILE] [--junit FILE] [--markdown FILE]
                            [--timeout SECONDS] [--fail-under SCORE] [--seed N]
 
+Exit code: 0 when every notebook was graded (whatever the score), 1 below ``--fail-under``,
+2 for wrong arguments, 3 when a notebook could not be read (all reports are still written).
+
 How (README, "Grading", says the same for instructors):
 
 1. The graded notebook is rebuilt from the course's own student notebook
@@ -43,6 +46,11 @@ from course.notebooks import CHAPTERS, defined_names
 from course.source_names import import_bindings, names_used, parse
 
 DEFAULT_TIMEOUT = 60.0
+# Exit codes. Unfinished or wrong exercises are a grade, not a failure: 0 (unless --fail-under).
+EXIT_BELOW = 1            # the total is below --fail-under
+EXIT_USAGE = 2            # wrong arguments (argparse's own code)
+EXIT_UNREADABLE = 3       # a notebook is not valid JSON / not a notebook / matches no chapter
+# A crash of the grader itself ends with Python's traceback and exit code 1.
 MAX_OUTPUT_KEPT = 2000            # characters of a cell's error kept for the message
 # Modules a learner's cell may not touch: they are the grader's own.
 # (course.check is not one: it only prints in the kernel, so a leftover `check.name(name)` line
@@ -502,7 +510,9 @@ def _score_threshold(text: str, max_score: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m course.grade", description="Grade student notebooks.")
+    parser = _Parser(prog="python -m course.grade", description="Grade student notebooks.",
+                     epilog="exit code: 0 every notebook graded (whatever the score), 1 total "
+                            "below --fail-under, 2 wrong arguments, 3 a notebook could not be read")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a notebook or a folder of them")
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--junit", metavar="FILE")
@@ -542,9 +552,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.junit).write_text(as_junit(reports))
     if args.markdown:
         Path(args.markdown).write_text(as_markdown(reports))
+    unreadable = [r for r in reports if r.error]
+    if unreadable:             # every report is written first; then the job should fail
+        print(f"course.grade: {len(unreadable)} notebook(s) could not be graded: "
+              + "; ".join(r.error for r in unreadable), file=sys.stderr)
+        return EXIT_UNREADABLE
     if args.fail_under is not None and data["score"] < _score_threshold(args.fail_under,
                                                                         data["max_score"]):
-        return 1
+        return EXIT_BELOW
     return 0
 
 

@@ -222,7 +222,8 @@ def test_folder_with_a_broken_notebook_grades_the_others(tmp_path):
     (folder / "bob" / CH01).write_text("{ this is not json")
     out = tmp_path / "r.json"
     proc = run_cli(folder, "--json", out, "--seed", "2")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr           # graded all, then failed: bob's is unreadable
+    assert "could not be graded" in proc.stderr
     data = json.loads(out.read_text())
     by_learner = {Path(n["notebook"]).parent.name: n for n in data["notebooks"]}
     assert by_learner["alice"]["score"] == by_learner["alice"]["max_score"] == 5
@@ -230,6 +231,23 @@ def test_folder_with_a_broken_notebook_grades_the_others(tmp_path):
     assert {e["status"] for e in by_learner["bob"]["exercises"]} == {"error"}
     assert "not valid JSON" in proc.stdout
     assert (data["score"], data["max_score"]) == (5, 10)
+
+
+def test_exit_codes_fail_the_job_only_when_grading_could_not_happen(tmp_path):
+    """Issue 17: unfinished exercises exit 0 (instructors choose --fail-under); a notebook that
+    cannot be read exits 3 after writing the reports; a crash of the grader is not swallowed."""
+    assert run_cli(ROOT / "chapters" / CH01, "--seed", "1").returncode == 0
+    stray = tmp_path / "99_not_a_chapter.ipynb"
+    shutil.copy(ROOT / "chapters" / CH01, stray)
+    out = tmp_path / "r.md"
+    proc = run_cli(stray, "--markdown", out)
+    assert proc.returncode == 3 and "no chapter named" in proc.stderr and out.is_file()
+    crash = subprocess.run(
+        [sys.executable, "-c", "import sys, course.grade as g\n"
+         "def boom(*a, **k):\n    raise RuntimeError('bug in the grader')\n"
+         "g.grade_notebook = boom\nsys.exit(g.main(sys.argv[1:]))", str(ROOT / "chapters" / CH01)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert crash.returncode not in (0, 3) and "bug in the grader" in crash.stderr
 
 
 def test_fail_under_and_usage_errors(tmp_path):
