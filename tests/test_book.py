@@ -4,7 +4,9 @@ The book is built once per test session with warnings as errors (``-W -n``) into
 folder, then every page that matters is opened from ``file://`` in headless Chromium (Debian's
 ``chromium``, driven over the Chrome DevTools Protocol) to check what a reader sees: math
 typeset, images loaded, solutions folded, no console errors, nothing fetched from the network.
-A screenshot of each page is saved in the test's temporary folder.
+A screenshot of each page is saved in the test's temporary folder. The browser is the first of
+``chromium``, ``chromium-browser``, ``google-chrome``, ``google-chrome-stable`` on PATH, or the
+name or path in ``COURSE_BROWSER`` (GitHub's Ubuntu images ship Google Chrome).
 
 Chapters are found generically: every ``solutions/NN_*.ipynb`` must be listed in
 ``book/_toc.yml`` and get its own page.
@@ -34,10 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))      # every one is a chapter
 CHAPTERS = [f"solutions/{p.stem}" for p in SOLUTIONS]         # docnames in the book
-PAGES = ["intro", *CHAPTERS, "glossary", "references"]        # opened in the browser
 SOLUTION = re.compile(r"^\s*### BEGIN SOLUTION\s*$", re.M)
 
-# Debian's chromium, launched exactly so: no sandbox (CI runs as root), no GPU, and no
+# Chromium or Chrome, launched exactly so: no sandbox (CI runs as root), no GPU, and no
 # traffic of its own (updates, sync, field trials), with a fresh profile per session.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -61,6 +62,12 @@ def toc_files(node=None) -> list[str]:
         for item in node:
             found += toc_files(item)
     return found
+
+
+# Opened in the browser: every page book/_toc.yml lists, chapters as they are written (a listed
+# chapter with no notebook yet is left out of the build).
+PAGES = [entry for entry in toc_files()
+         if (BOOK / f"{entry}.md").is_file() or (ROOT / f"{entry}.ipynb").is_file()]
 
 
 def solution_cells(notebook: Path) -> list:
@@ -250,11 +257,60 @@ def test_no_page_needs_the_internet(book):
 # --------------------------------------------------------------------------- the browser
 
 
-def _chromium() -> str | None:
-    found = shutil.which("chromium")
-    if found:
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str | None:
+    """Chromium or Chrome: ``COURSE_BROWSER`` (a name on PATH or a path), else the first of
+    BROWSERS on PATH. Debian names it chromium, Ubuntu chromium-browser, and GitHub's Ubuntu
+    images ship Google Chrome (their chromium-browser is a snap stub that does not run)."""
+    chosen = os.environ.get("COURSE_BROWSER", "").strip()
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            pytest.fail(f"COURSE_BROWSER={chosen!r} is neither on PATH nor an executable file")
         return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def start_browser(executable: str, profile: Path) -> tuple[subprocess.Popen, int]:
+    """Start headless ``executable`` with a fresh ``profile``; (process, DevTools port)."""
+    log = open(profile.parent / f"{profile.name}.log", "wb")
+    process = subprocess.Popen(
+        [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+         "about:blank"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    port_file = profile / "DevToolsActivePort"      # the browser writes its port here
+    deadline = time.monotonic() + 30
+    while not (port_file.is_file() and port_file.read_text().strip()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_browser(process)
+            pytest.fail(f"{executable} did not start: "
+                        + (profile.parent / f"{profile.name}.log").read_text(errors="replace"))
+        time.sleep(0.1)
+    return process, int(port_file.read_text().split()[0])
+
+
+def stop_browser(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)          # the browser and the helpers it started
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def devtools_targets(port: int) -> list[dict]:
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with no_proxy.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+        return json.load(answer)
 
 
 class DevTools:
@@ -316,33 +372,18 @@ class DevTools:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """Headless Chromium with a fresh profile, and a DevTools client on its page."""
-    chromium = _chromium()
-    if chromium is None:
+    """Headless Chromium or Chrome with a fresh profile, and a DevTools client on its page."""
+    executable = find_browser()
+    if executable is None:
         if os.environ.get("CI"):
-            pytest.fail("chromium is missing on CI: .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium); "
+            pytest.fail("no browser on CI: .ci/run installs Debian's chromium; elsewhere set "
+                        "COURSE_BROWSER")
+        pytest.skip(f"no browser found (any of {', '.join(BROWSERS)}, or COURSE_BROWSER); "
                     "the browser test runs on CI")
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    log = open(profile.parent / "chromium.log", "wb")
-    process = subprocess.Popen(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-         "about:blank"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process, port = start_browser(executable, tmp_path_factory.mktemp("chromium-profile"))
     client = None
     try:
-        port_file = profile / "DevToolsActivePort"      # chromium writes its port here
-        deadline = time.monotonic() + 30
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("chromium did not start: "
-                            + (profile.parent / "chromium.log").read_text(errors="replace"))
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with no_proxy.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
-            targets = json.load(answer)
-        page = next(t for t in targets if t["type"] == "page")
+        page = next(t for t in devtools_targets(port) if t["type"] == "page")
         client = DevTools(page["webSocketDebuggerUrl"])
         for domain in ("Page", "Runtime", "Log", "Network"):
             client.send(f"{domain}.enable")
@@ -352,13 +393,51 @@ def browser(tmp_path_factory):
     finally:
         if client is not None:
             client.close()
-        try:
-            os.killpg(process.pid, signal.SIGTERM)      # chromium and the helpers it started
-            process.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        log.close()
+        stop_browser(process)
+
+
+def _shim(folder: Path, name: str, target: str) -> Path:
+    shim = folder / name
+    shim.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+    shim.chmod(0o755)
+    return shim
+
+
+@pytest.mark.parametrize("name", BROWSERS)
+def test_browser_is_found_by_any_of_its_names(name, tmp_path, monkeypatch):
+    """Issue 17: whichever name the machine uses, and COURSE_BROWSER over all of them."""
+    _shim(tmp_path, name, "/bin/true")
+    monkeypatch.delenv("COURSE_BROWSER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_browser() == str(tmp_path / name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = _shim(elsewhere, "my-chrome", "/bin/true")
+    monkeypatch.setenv("COURSE_BROWSER", str(other))
+    assert find_browser() == str(other)
+    monkeypatch.setenv("PATH", f"{elsewhere}{os.pathsep}{tmp_path}")
+    monkeypatch.setenv("COURSE_BROWSER", "my-chrome")            # a name on PATH will do
+    assert find_browser() == str(other)
+
+
+def test_browser_runs_through_a_shim_named_like_chrome(tmp_path, monkeypatch):
+    """A real start, over DevTools, through ``google-chrome`` on a PATH that has nothing else."""
+    real = find_browser()
+    if real is None:
+        pytest.skip("no browser installed to put behind the shim")
+    _shim(tmp_path, "google-chrome", real)
+    path = os.environ["PATH"]
+    monkeypatch.delenv("COURSE_BROWSER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    executable = find_browser()
+    assert executable == str(tmp_path / "google-chrome")
+    monkeypatch.setenv("PATH", path)                  # the browser's own wrapper needs the usual PATH
+    (tmp_path / "profile").mkdir()
+    process, port = start_browser(executable, tmp_path / "profile")
+    try:
+        assert any(t["type"] == "page" for t in devtools_targets(port))
+    finally:
+        stop_browser(process)
 
 
 # What a reader sees, measured in the page once MathJax and every image have finished.
