@@ -56,8 +56,11 @@ class DDPConfig:
     seed: int = 0               # seed of the initial weights and of the batches
 
 
-def make_batches(X: np.ndarray, y: np.ndarray, cfg: DDPConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The global batches of a run: X (N, ...) -> (steps, B, 64) float64, y -> (steps, B) int64."""
+def make_batches(X: np.ndarray, y: np.ndarray, cfg: DDPConfig | FSDPConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The global batches of a run: X (N, ...) -> (steps, B, 64) float64, y -> (steps, B) int64.
+
+    Reads ``cfg.steps``, ``cfg.global_batch`` and ``cfg.seed`` (a DDPConfig or an FSDPConfig).
+    """
     rng = np.random.default_rng(cfg.seed)
     idx = rng.permutation(len(X))[: cfg.steps * cfg.global_batch]
     xb = np.asarray(X, np.float64).reshape(len(X), -1)[idx]           # (steps·B, 64)
