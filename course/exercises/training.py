@@ -473,8 +473,9 @@ def _adam_judge(inputs: dict, got) -> None:
             if hint is None and err < 1e-3 and got.get("tensor_counters"):
                 hint = (f"Your optimiser keeps a {got['tensor_counters'][0]} tensor in its state (a "
                         "step counter?), so β1^t and β2^t are computed in float32, whose rounding "
-                        "(up to 2e-5 relative in 1 - β2^t over the first 100 steps) exceeds the 1e-6 tolerance. Keep t "
-                        "a Python int, or use t = state['step'].item(), so that β^t is a Python float.")
+                        "(up to 2e-5 relative in 1 - β2^t over the first 100 steps) exceeds the 1e-6 "
+                        "tolerance. Keep t a Python int, or use t = state['step'].item(), so that β^t "
+                        "is a Python float.")
             raise Wrong(f"after {inputs['steps']} steps, {name} differs from torch.optim.Adam "
                         f"(max relative error {err:.2g}).", hint)
 
