@@ -333,6 +333,24 @@ def test_mha_returns_numpy_wrong_shape():
     assert_fails("MultiHeadAttention", MultiHeadAttention, "shape")
 
 
+def test_mha_own_method_named_like_the_torch_op_passes():
+    """A helper method called scaled_dot_product_attention is the learner's own, not F's."""
+    class MultiHeadAttention(_MHA):
+        def scaled_dot_product_attention(self, q, k, v, mask=None):
+            s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                s = s.masked_fill(~mask, float("-inf"))
+            return s.softmax(-1) @ v
+
+        def forward(self, x_q, x_kv=None, mask=None):
+            x_kv = x_q if x_kv is None else x_kv
+            q, k, v = self.heads(self.W_q(x_q)), self.heads(self.W_k(x_kv)), self.heads(self.W_v(x_kv))
+            m = None if mask is None else (mask[:, None] if mask.dim() == 3 else mask)
+            out = self.scaled_dot_product_attention(q, k, v, m)      # (N, h, T_q, d_head)
+            return self.W_o(out.transpose(1, 2).flatten(2))
+    assert_passes("MultiHeadAttention", MultiHeadAttention)
+
+
 # --------------------------------------------------------------------------- right answers in other styles
 # Run through the notebook's check and through the grader by tests/test_right_answers.py (issue 18).
 

@@ -1,4 +1,4 @@
-"""Chapter 04: each check accepts the reference and rejects the mistakes issue 7 lists."""
+"""Chapter 04: each check accepts the reference and rejects the mistakes issues 7 and 12 list."""
 import numpy as np
 import pytest
 import torch
@@ -343,6 +343,104 @@ def test_sample_other_correct_samplers_pass(answer):
     assert_passes("sample", answer, seeds=range(6))
 
 
+# --------------------------------------------------------------------------- 4.5 lstm_step
+
+def _lstm(**change):
+    def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+        return ref._lstm_variant(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh, **change)
+    return lstm_step
+
+
+def test_lstm_reference_passes():
+    assert_passes("lstm_step", ref.lstm_step)
+    assert_passes("lstm_step", _lstm())
+
+
+def test_lstm_reference_equals_nn_lstmcell_on_its_own():
+    rng = np.random.default_rng(3)
+    N, D, H = 2, 3, 4
+    args = dict(x_t=rng.normal(size=(N, D)), h_prev=rng.normal(size=(N, H)),
+                c_prev=rng.normal(size=(N, H)), W_ih=rng.normal(size=(4 * H, D)),
+                W_hh=rng.normal(size=(4 * H, H)), b_ih=rng.normal(size=4 * H),
+                b_hh=rng.normal(size=4 * H))
+    cell = torch.nn.LSTMCell(D, H, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
+            attr = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}[name]
+            getattr(cell, attr).copy_(torch.from_numpy(args[name]))
+        h, c = cell(torch.from_numpy(args["x_t"]),
+                    (torch.from_numpy(args["h_prev"]), torch.from_numpy(args["c_prev"])))
+    mine = ref.lstm_step(**args)
+    np.testing.assert_allclose(mine[0], h.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mine[1], c.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["ifog", "fiog", "igfo", "oifg", "gifo"])
+def test_lstm_gates_in_another_order(order):
+    assert_fails("lstm_step", _lstm(order=order), "order", "i, f, g, o")
+
+
+def test_lstm_tanh_missing_on_the_cell():
+    assert_fails("lstm_step", _lstm(tanh_c=False), "tanh(c_t)")
+
+
+def test_lstm_sigmoid_on_the_candidate():
+    assert_fails("lstm_step", _lstm(g_act="sigmoid"), "candidate", "tanh")
+
+
+@pytest.mark.parametrize("cell", ["f_on_g", "f_on_both", "no_i"])
+def test_lstm_forget_gate_applied_to_the_candidate(cell):
+    assert_fails("lstm_step", _lstm(cell=cell), "forget gate multiplies the previous cell only")
+
+
+def test_lstm_one_bias_only():
+    assert_fails("lstm_step", _lstm(biases=1), "b_ih and b_hh")
+
+
+def test_lstm_returns_c_then_h():
+    assert_fails("lstm_step", lambda **k: ref.lstm_step(**k)[::-1], "hidden state first")
+
+
+def test_lstm_weights_not_transposed():
+    def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+        return ref.lstm_step(x_t, h_prev, c_prev, W_ih.T.T, W_hh, b_ih, b_hh)
+    assert_passes("lstm_step", lstm_step)           # a no-op transpose is fine
+
+    def wrong(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+        z = x_t @ W_ih + h_prev @ W_hh + b_ih + b_hh
+        return z, z
+    assert_fails("lstm_step", wrong, "W_ih.T")
+
+
+def test_lstm_uses_torch():
+    def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+        import torch
+        h, c = ref.torch_lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh)
+        return torch.from_numpy(h).numpy(), c
+    assert_fails("lstm_step", lstm_step, "torch")
+
+
+def test_lstm_namedtuple_return_passes():
+    from collections import namedtuple
+    State = namedtuple("State", "h c")
+    assert_passes("lstm_step", lambda **k: State(*ref.lstm_step(**k)))
+
+
+@pytest.mark.parametrize("bad, phrase", [
+    (lambda **k: None, "pair"),
+    (lambda **k: ref.lstm_step(**k)[0], "pair"),
+    (lambda **k: (*ref.lstm_step(**k), None), "2"),
+    (lambda **k: tuple(a.tolist() for a in ref.lstm_step(**k)), "list"),
+    (lambda **k: tuple(torch.from_numpy(a) for a in ref.lstm_step(**k)), "torch.Tensor"),
+    (lambda **k: tuple(a.astype(np.float32) for a in ref.lstm_step(**k)), "float64"),
+    (lambda **k: tuple(a * np.nan for a in ref.lstm_step(**k)), "NaN"),
+])
+def test_lstm_bad_returns(bad, phrase):
+    assert_fails("lstm_step", lambda x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh:
+                 bad(x_t=x_t, h_prev=h_prev, c_prev=c_prev, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih,
+                     b_hh=b_hh), phrase)
+
+
 # --------------------------------------------------------------------------- course.language_model
 
 from course.language_model import evaluation_windows, nats_per_char, random_windows  # noqa: E402
@@ -392,7 +490,6 @@ def test_nats_per_char_matches_a_direct_computation():
     assert model.training                                     # mode restored
     uniform = _BigramLM(np.zeros((V, V)))
     assert np.isclose(nats_per_char(uniform, ids, max_windows=3), np.log(V))
-
 
 # --------------------------------------------------------------------------- right answers in other styles
 # Run through the notebook's check and through the grader by tests/test_right_answers.py (issue 18).

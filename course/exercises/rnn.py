@@ -1,4 +1,5 @@
-"""Chapter 04 — recurrent networks: the recurrence, backpropagation through time, sampling.
+"""Chapter 04 — recurrent networks: the recurrence, backpropagation through time, sampling,
+and one step of an LSTM.
 
 The recurrence (weights laid out like PyTorch's ``weight_ih_l0`` / ``weight_hh_l0``):
 
@@ -6,9 +7,11 @@ The recurrence (weights laid out like PyTorch's ``weight_ih_l0`` / ``weight_hh_l
 
 with x_t (N, D), h_t (N, H), W_xh (H, D), W_hh (H, H), b_h (H,). The references below
 are what the notebook's later cells fall back on (``yours_or``); the checks never use
-them as the oracle: ``torch.nn.RNN`` and autograd are.
+them as the oracle: ``torch.nn.RNN``, ``torch.nn.LSTMCell`` and autograd are.
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -547,3 +550,135 @@ register(Exercise(
     hint="Each step: logits = model(ids)[0, -1]; probs = softmax(logits / temperature); "
          "draw one id with torch.multinomial(probs, 1, generator=generator); append it.",
     summary="incl. temperature 1e-3 (argmax), 0.5, 1 and 2 against the model's distribution"))
+
+
+# --------------------------------------------------------------------------- 4.5
+
+GATES = "ifgo"                                    # PyTorch's order of the four row blocks
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))         # = 1 / (1 + exp(-z)), without overflow
+
+
+def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step with PyTorch's layout -> (h_t, c_t), each (N, H).
+
+    x_t (N, D), h_prev and c_prev (N, H), W_ih (4H, D), W_hh (4H, H), b_ih and b_hh (4H,).
+    The pre-activations a = x_t W_ih^T + h_prev W_hh^T + b_ih + b_hh (N, 4H) are four blocks
+    of H columns in the order i, f, g, o (as ``torch.nn.LSTMCell``):
+
+        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o),   g = tanh(z_g)
+        c_t = f * c_prev + i * g,                              h_t = o * tanh(c_t)
+    """
+    H = h_prev.shape[1]
+    a = x_t @ W_ih.T + h_prev @ W_hh.T + b_ih + b_hh              # (N, 4H)
+    i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))       # 4 x (N, H)
+    c_t = _sigmoid(f) * c_prev + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_t), c_t
+
+
+def torch_lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """The oracle: torch.nn.LSTMCell in float64 with these weights -> (h_t, c_t) as NumPy."""
+    import torch
+
+    D, H = W_ih.shape[1], W_hh.shape[1]
+    cell = torch.nn.LSTMCell(D, H, dtype=torch.float64)
+    with torch.no_grad():
+        for param, value in ((cell.weight_ih, W_ih), (cell.weight_hh, W_hh),
+                             (cell.bias_ih, b_ih), (cell.bias_hh, b_hh)):
+            param.copy_(torch.from_numpy(np.asarray(value, dtype=np.float64)))
+        x, h, c = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (x_t, h_prev, c_prev))
+        h, c = cell(x, (h, c))
+    return h.numpy(), c.numpy()
+
+
+def _lstm_cases(rng):
+    def case(label, N, D, H, scale=1.0):
+        return Case(label, dict(x_t=rng.normal(size=(N, D)), h_prev=rng.uniform(-1, 1, (N, H)),
+                                c_prev=rng.normal(0, 1.5, (N, H)),     # |c| > 1: tanh(c_t) shows
+                                W_ih=rng.normal(0, scale / np.sqrt(D), (4 * H, D)),
+                                W_hh=rng.normal(0, scale / np.sqrt(H), (4 * H, H)),
+                                b_ih=rng.normal(0, 0.5, 4 * H), b_hh=rng.normal(0, 0.5, 4 * H)))
+    return [case("D = H = 4, batch of 3", 3, 4, 4), case("batch of 1", 1, 3, 3),
+            case("D = 3, H = 5 (W_ih is (20, 3))", 2, 3, 5), case("D = 7, H = 2", 4, 7, 2),
+            case("large pre-activations (|a| > 100): the gates saturate", 3, 5, 4,
+                 scale=40.0)]
+
+
+def _lstm_variant(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh, order="ifgo", g_act="tanh",
+                  cell="right", tanh_c=True, biases=2):
+    """What a known mistake computes: lstm_step with one thing changed."""
+    H = h_prev.shape[1]
+    a = x_t @ W_ih.T + h_prev @ W_hh.T + b_ih + (b_hh if biases == 2 else 0.0)
+    blocks = {name: a[:, k * H:(k + 1) * H] for k, name in enumerate(order)}
+    i, f, o = _sigmoid(blocks["i"]), _sigmoid(blocks["f"]), _sigmoid(blocks["o"])
+    g = np.tanh(blocks["g"]) if g_act == "tanh" else _sigmoid(blocks["g"])
+    c_t = {"right": f * c_prev + i * g,
+           "f_on_g": i * c_prev + f * g,                   # the gates' roles swapped
+           "f_on_both": f * (c_prev + i * g),              # the candidate forgotten too
+           "no_i": c_prev + f * g}[cell]
+    return (o * np.tanh(c_t) if tanh_c else o * c_t), c_t
+
+
+_FORGET_HINT = ("The forget gate multiplies the previous cell only, and the input gate the "
+                "candidate: c_t = f_t * c_prev + i_t * g_t.")
+_LSTM_MISTAKES = [
+    (dict(tanh_c=False), "h_t = o_t * tanh(c_t): squash the new cell with tanh before the "
+     "output gate."),
+    (dict(g_act="sigmoid"), "The candidate g_t uses tanh (values in (-1, 1)), not a sigmoid: "
+     "only i, f and o are gates."),
+    (dict(cell="f_on_g"), _FORGET_HINT),
+    (dict(cell="f_on_both"), _FORGET_HINT),
+    (dict(cell="no_i"), _FORGET_HINT),
+    (dict(biases=1), "PyTorch has two bias vectors: add both b_ih and b_hh."),
+]
+
+
+def _lstm_judge(inputs, got):
+    h_ref, c_ref = torch_lstm_cell(**inputs)
+    if not isinstance(got, (tuple, list)) or isinstance(got, str):
+        raise Wrong(f"returned {describe(got)}, expected a pair (h_t, c_t).",
+                    "End with `return h_t, c_t`.")
+    if len(got) != 2:
+        raise Wrong(f"returned {len(got)} values, expected 2: (h_t, c_t).",
+                    "End with `return h_t, c_t`.")
+    h, c = got
+    close = dict(rtol=1e-6, atol=1e-9)
+    for value, ref, name in ((h, h_ref, "h_t"), (c, c_ref, "c_t")):
+        try:
+            expect_array(value, ref, name, **close)
+        except Wrong as w:
+            w.message = w.message.replace("the reference", "nn.LSTMCell")
+            w.hint = _lstm_mistake(inputs, h, c, h_ref, c_ref) or w.hint
+            raise
+
+
+def _lstm_mistake(inputs, h, c, h_ref, c_ref):
+    """The hint of the known mistake that (h, c) matches, if any."""
+    def same(a, b):
+        return isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype.kind == "f" \
+            and np.all(np.isfinite(a)) and np.allclose(a, b, rtol=1e-6, atol=1e-9)
+
+    if same(h, c_ref) and same(c, h_ref):
+        return "Return the hidden state first: (h_t, c_t), not (c_t, h_t)."
+    for change, text in _LSTM_MISTAKES:
+        h_m, c_m = _lstm_variant(**inputs, **change)
+        if same(h, h_m) and same(c, c_m):
+            return text
+    for order in ("".join(p) for p in itertools.permutations(GATES)):
+        h_m, c_m = _lstm_variant(**inputs, order=order)
+        if order != GATES and same(h, h_m) and same(c, c_m):
+            return (f"Your gates are in the order ({', '.join(order)}); PyTorch's rows are "
+                    "i, f, g, o: a[:, :H] is the input gate, a[:, H:2H] the forget gate, "
+                    "a[:, 2H:3H] the candidate g, a[:, 3H:] the output gate.")
+    return None
+
+
+register(Exercise(
+    id="4.5", name="lstm_step", make_cases=_lstm_cases, judge=_lstm_judge,
+    forbidden=("torch",),
+    hint="a = x_t @ W_ih.T + h_prev @ W_hh.T + b_ih + b_hh, split into i, f, g, o blocks of H "
+         "columns; c_t = σ(f)·c_prev + σ(i)·tanh(g); h_t = σ(o)·tanh(c_t).",
+    summary="equal to torch.nn.LSTMCell with the same weights, incl. a batch of 1 and "
+            "saturated gates"))
