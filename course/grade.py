@@ -12,9 +12,11 @@ How (README, "Grading", says the same for instructors):
    (``chapters/<same file name>``): only the learner's exercise cells are taken, matched by
    cell id, else by the function or class they define. Check cells, prose and everything
    else come from the course, so editing or deleting them changes nothing.
-2. A fresh kernel runs just those exercise cells, each with a timeout. Then, one exercise
-   at a time, a small harness calls the learner's function on cases drawn now from the
-   seed, and writes the results to a folder as JSON + ``.npz`` (no pickle).
+2. A fresh kernel runs, in the notebook's order and each with a timeout, the course's own
+   setup before each exercise cell (its cheap definitions: imports, defs, classes, simple
+   assignments; see :func:`setup_before_exercises`), the learner's exercise cell, and then,
+   where the check cell stood, a small harness that calls the learner's function on cases
+   drawn now from the seed and writes the results to a folder as JSON + ``.npz`` (no pickle).
 3. This process — which never runs learner code — reads the results back, computes the
    references and compares. A timeout or a dead kernel costs the exercise affected; the
    kernel is restarted, the earlier cells replayed, and grading goes on.
@@ -153,14 +155,35 @@ class Setup:
     imports: dict[str, str]          # every name bound by import before the cell -> target
 
 
-def setup_before_exercises(skeleton, include_grader_imports: bool = False) -> dict[str, Setup]:
+def names_loaded(source: str) -> set[str]:
+    """Every plain name ``source`` reads (an over-estimate of the names it needs from outside)."""
+    tree = parse(source)
+    return set() if tree is None else {n.id for n in ast.walk(tree)
+                                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _binds_plain_names(stmt: ast.stmt) -> set[str]:
+    if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
+        return set()
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    nodes = [n for t in targets for n in ast.walk(t)]
+    if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Store, ast.Starred)) for n in nodes):
+        return set()
+    return {n.id for n in nodes if isinstance(n, ast.Name)}
+
+
+def setup_before_exercises(skeleton, include_grader_imports: bool = False,
+                           uses: set[str] = frozenset()) -> dict[str, Setup]:
     """exercise name -> the setup to run before its cell, from the course's own notebook.
 
     A learner's cell sees what the cells before it defined: ``np``, ``F``, ``math``, helper
-    functions, constants. The grader cannot run those cells (they train models and take
-    minutes), so before each exercise cell it replays, from the course's non-exercise code
-    cells that precede it (never the learner's), only the cheap, definition-like top-level
-    statements: imports, ``def``, ``class`` and assignments of simple expressions (no calls).
+    functions, constants, ``device``. The grader cannot run those cells (they train models
+    and take minutes), so before each exercise cell it replays, from the course's
+    non-exercise code cells that precede it (never the learner's), only the cheap,
+    definition-like top-level statements: imports, ``def``, ``class`` and assignments of
+    simple expressions (no calls). From the notebook's first code cell (its setup: imports,
+    ``device = get_device()``, a data set) an assignment that calls something is replayed too
+    when it binds a name in ``uses``, the names the learner's cells read.
     Imports of the grader's own modules are left out unless ``include_grader_imports``.
     """
     from IPython.core.inputtransformer2 import TransformerManager
@@ -170,18 +193,22 @@ def setup_before_exercises(skeleton, include_grader_imports: bool = False) -> di
     setups: dict[str, Setup] = {}
     pending: list[str] = []
     imports: dict[str, str] = {}
+    first = True
     for cell in skeleton.cells:
         if cell.cell_type != "code":
             continue
         if "course" in cell.metadata:
             setups[cell.metadata["course"]["name"]] = Setup(pending, dict(imports))
-            pending = []
+            pending, first = [], False
             continue
-        tree = parse(transform(_text(cell.source)))
+        text = transform(_text(cell.source))
+        tree = parse(text)
         if tree is None:
+            first = False
             continue
         for stmt in tree.body:
-            if not _definition_like(stmt, names):
+            wanted = first and _binds_plain_names(stmt) & (set(uses) - names)
+            if not (_definition_like(stmt, names) or wanted):
                 continue
             bound = import_bindings(stmt)
             imports.update(bound)
@@ -189,8 +216,8 @@ def setup_before_exercises(skeleton, include_grader_imports: bool = False) -> di
                     target == m or target.startswith(m + ".") for target in bound.values()
                     for m in GRADER_MODULES):
                 continue
-            pending.append(ast.get_source_segment(transform(_text(cell.source)), stmt)
-                           or ast.unparse(stmt))
+            pending.append(ast.get_source_segment(text, stmt) or ast.unparse(stmt))
+        first = False
     return setups
 
 
@@ -338,7 +365,7 @@ def grade_notebook(path: Path, seed: int, timeout: float = DEFAULT_TIMEOUT,
         return _finish(report, specs, results, start)
 
     sources = learner_sources(learner, skeleton)
-    setups = setup_before_exercises(skeleton)
+    setups = setup_before_exercises(skeleton, uses=set().union(*map(names_loaded, sources.values())))
     folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         _run_in_kernel(specs, sources, setups, folder, seed, timeout, results)
@@ -364,7 +391,6 @@ def _run_in_kernel(specs, sources, setups, folder, seed, timeout, results) -> No
                                       "(the references) or course.grade.",
                                       "Remove that line; your cell needs only your own code.")
     history: list[str] = []          # setup and exercise cells that ran, to replay after a crash
-    cell_errors: dict[str, str] = {}
     kernel = Kernel(folder)
 
     def restart():
@@ -375,7 +401,7 @@ def _run_in_kernel(specs, sources, setups, folder, seed, timeout, results) -> No
             kernel.run(code, timeout)
 
     try:
-        for ex in specs:                                  # 1. the course's setup, the learner's cells
+        for ex in specs:      # as in the notebook: the course's setup, the answer cell, its check
             if setups[ex.name].statements:
                 code = setup_code(setups[ex.name].statements)
                 status, _ = kernel.run(code, timeout)
@@ -384,27 +410,25 @@ def _run_in_kernel(specs, sources, setups, folder, seed, timeout, results) -> No
                 history.append(code)
             if ex.name in results:
                 continue
-            status, error = kernel.run(sources[ex.name], timeout)
+            status, error = kernel.run(sources[ex.name], timeout)       # 1. the learner's cell
             if status in ("ok", "error"):
                 history.append(sources[ex.name])  # a cell that fails may still define the answer
-                if error:
-                    cell_errors[ex.name] = error
             elif status == "timeout":
                 results[ex.name] = Result("timeout", f"your cell ran over {timeout:g} s.")
                 if not kernel.interrupt():
                     restart()
+                continue
             else:
                 results[ex.name] = Result("error", "the kernel died while running your cell.")
                 restart()
-        for ex in specs:                                  # 2. the harness, one exercise at a time
-            if ex.name in results:
                 continue
-            status, error = kernel.run(_harness(ex.name, folder), timeout)
+            cell_error = error
+            status, error = kernel.run(_harness(ex.name, folder), timeout)   # 2. the harness
             if status == "ok":
                 results[ex.name] = _judge(ex, cases[ex.name], sources[ex.name], folder,
                                           imports[ex.name])
-                if ex.name in cell_errors and "is not defined" in results[ex.name].message:
-                    results[ex.name] = Result("error", f"your cell raised {cell_errors[ex.name]}")
+                if cell_error and "is not defined" in results[ex.name].message:
+                    results[ex.name] = Result("error", f"your cell raised {cell_error}")
             elif status == "timeout":
                 results[ex.name] = Result("timeout", f"your {ex.name} ran over {timeout:g} s "
                                           "on the grading cases.")

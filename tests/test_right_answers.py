@@ -28,7 +28,7 @@ import pytest
 
 from course.check import result
 from course.exercise import exercises
-from course.grade import exercise_cells, grade_notebook, setup_before_exercises
+from course.grade import exercise_cells, grade_notebook, names_loaded, setup_before_exercises
 from tests.helpers import ROOT
 
 CHECK_MODULES = sorted(p.stem for p in (ROOT / "tests").glob("test_checks_*.py"))
@@ -84,22 +84,23 @@ def _in(folder):
 def notebook_namespace(notebook: str, name: str, index: int) -> dict:
     """The notebook's globals when the learner reaches ``name``'s cell (see the module doc)."""
     skeleton = nbformat.read(ROOT / "chapters" / notebook, as_version=4)
-    setups = setup_before_exercises(skeleton, include_grader_imports=True)
-    solution = {c.metadata["course"]["name"]: c for c in exercise_cells(
-        nbformat.read(ROOT / "chapters" / notebook, as_version=4))}
     reference = {c.get("id"): c.source for c in
                  nbformat.read(ROOT / "solutions" / notebook, as_version=4).cells}
+    sources = {}                            # the chapter's exercise cells, as graded in batch
+    for cell in exercise_cells(skeleton):
+        here = cell.metadata["course"]["name"]
+        mine = alternatives().get(here, [])
+        sources[here] = mine[index] if index < len(mine) else reference[cell.get("id")]
+    setups = setup_before_exercises(skeleton, include_grader_imports=True,
+                                    uses=set().union(*map(names_loaded, sources.values())))
     namespace: dict = {"__name__": "__main__"}
     with _in(ROOT / "chapters"):
-        for cell in exercise_cells(skeleton):
-            here = cell.metadata["course"]["name"]
+        for here, source in sources.items():
             for statement in setups[here].statements:
                 with contextlib.suppress(Exception):
                     exec(compile(statement, f"<{notebook} setup>", "exec"), namespace)
             if here == name:
                 return namespace
-            earlier = alternatives().get(here, [])
-            source = earlier[index] if index < len(earlier) else reference[solution[here].get("id")]
             exec(compile(source, f"<{notebook}:{here}>", "exec"), namespace)
     raise KeyError(name)
 

@@ -100,3 +100,14 @@ def test_setup_replays_definitions_from_the_course_never_calls():
     assert any("course.exercises" in s for s in with_references["rnn_step"].statements)
     every = [s for v in setup.values() for s in v.statements]
     assert not any(s.split("=")[0].strip() in ("rnn_step", "sample") for s in every)
+
+
+def test_first_cell_calls_are_replayed_only_for_names_the_answers_read():
+    """`device = get_device()` in the first cell: replayed when an answer uses `device`."""
+    skeleton = nbformat.read(ROOT / "chapters" / "05_attention.ipynb", as_version=4)
+    first = "scaled_dot_product_attention"
+    assert "device = get_device()" not in setup_before_exercises(skeleton)[first].statements
+    assert "device = get_device()" in setup_before_exercises(skeleton, uses={"device"})[first].statements
+    later = [s for name, v in setup_before_exercises(skeleton, uses={"gpt", "translator"}).items()
+             for s in v.statements]
+    assert not any(s.startswith(("gpt =", "translator =")) for s in later)   # not the first cell
