@@ -403,7 +403,8 @@ def _attack_judge(inputs: dict, got, pgd: bool) -> None:
     if _mismatch(adv, ref) <= 0.01:
         return
     name = "PGD" if pgd else "FGSM"
-    variants = [(dict(clamp=False), "Clamp x_adv to [0, 1] (pixel values) after each step."),
+    clamp_hint = "Clamp x_adv to [0, 1] (pixel values)" + (" after each step." if pgd else ".")
+    variants = [(dict(clamp=False), clamp_hint),
                 (dict(direction=-1.0), "That steps down the gradient, lowering the loss. The "
                                        "attack goes up: x + eps · sign(∇ₓ loss)."),
                 (dict(use_sign=False), "Use the sign of the gradient, not the raw gradient: "
@@ -420,7 +421,7 @@ def _attack_judge(inputs: dict, got, pgd: bool) -> None:
             raise Wrong(f"x_adv differs from {name} in {_mismatch(adv, ref):.0%} of the pixels.", hint)
     if adv.min() < -1e-12 or adv.max() > 1 + 1e-12:
         raise Wrong(f"x_adv has values in [{adv.min():.3g}, {adv.max():.3g}], outside [0, 1].",
-                    "Clamp x_adv to [0, 1] (pixel values) after each step.")
+                    clamp_hint)
     if np.abs(adv - x).max() > eps + 1e-9:
         raise Wrong(f"x_adv is {np.abs(adv - x).max():.3g} away from x (L∞), more than eps = {eps}.",
                     "Project onto the eps-ball around the original x after each step."
