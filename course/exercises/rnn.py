@@ -568,7 +568,7 @@ def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     The pre-activations a = x_t W_ih^T + h_prev W_hh^T + b_ih + b_hh (N, 4H) are four blocks
     of H columns in the order i, f, g, o (as ``torch.nn.LSTMCell``):
 
-        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o),   g = tanh(z_g)
+        i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o),   g = tanh(a_g)
         c_t = f * c_prev + i * g,                              h_t = o * tanh(c_t)
     """
     H = h_prev.shape[1]
