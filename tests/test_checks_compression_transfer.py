@@ -249,7 +249,8 @@ def _quantize(w, bits=8, axis=None, qmax=None, per_tensor=False, zero_scale=Fals
         q = np.clip(q, -qmax, qmax)
     if dequantised:
         return q * scale, scale
-    return (q if as_float else q.astype(np.int8)), scale
+    with np.errstate(invalid="ignore"):                     # NaN codes of the zero-scale mistake
+        return (q if as_float else q.astype(np.int8)), scale
 
 
 def test_quantize_reference_passes():
@@ -283,6 +284,11 @@ def test_quantize_qmax_unsigned_range():
 def test_quantize_qmax_asymmetric():
     assert_fails("quantize", lambda w, bits=8, axis=None: _quantize(w, bits, axis, qmax=lambda b: 2 ** (b - 1)),
                  "one too many", "int8")
+
+
+def test_quantize_bits_ignored():
+    assert_fails("quantize", lambda w, bits=8, axis=None: _quantize(w, 8, axis)[0:1] + (_quantize(w, 8, axis)[1],),
+                 "depends on `bits`")
 
 
 def test_quantize_per_tensor_when_axis_given():

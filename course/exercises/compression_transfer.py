@@ -240,11 +240,13 @@ def _quantize_judge(inputs: dict, got) -> None:
         hint = None
         if axis is not None and np.allclose(s_got[~zero], np.abs(w).max() / qmax, rtol=1e-5):
             hint = "That is one scale for the whole array: with `axis`, each slice gets max|w| of that slice / qmax."
-        for wrong_qmax, h in ((2 ** bits - 1, "qmax = 2**bits - 1 is the unsigned range; a symmetric "
+        for wrong_qmax, h in ((127 if bits != 8 else None, f"qmax depends on `bits`: 2**(bits-1) - 1 = {qmax} "
+                               f"for {bits} bits (127 is the 8-bit value)."),
+                              (2 ** bits - 1, "qmax = 2**bits - 1 is the unsigned range; a symmetric "
                                "signed code uses -qmax..qmax with qmax = 2**(bits-1) - 1 (127 for 8 bits)."),
                               (2 ** (bits - 1), "qmax = 2**(bits-1) is one too many: +128 does not fit "
                                "in int8 (the range is -128..127); the symmetric range is ±(2**(bits-1) - 1).")):
-            if np.allclose(s_got[~zero], (scale_ref * qmax / wrong_qmax)[~zero], rtol=1e-5):
+            if wrong_qmax and np.allclose(s_got[~zero], (scale_ref * qmax / wrong_qmax)[~zero], rtol=1e-5):
                 hint = h
         err = float(np.max(np.abs(s_got - scale_ref) / scale_ref))
         raise Wrong(f"scale differs from max|w| / qmax (qmax = {qmax} for {bits} bits; "
