@@ -295,7 +295,7 @@ def _block_call(answer, d_model, n_heads, d_ff, x, weights, dtype, x_probe=None,
     return {"out": out, "probe": probe, "n_params": n_params}
 
 
-def _parts_hint(part: str = "") -> str:
+def _parts_hint() -> str:
     return ("Give the block exactly these parts: ln_1 = nn.LayerNorm(d_model), qkv = nn.Linear(d_model, "
             "3 * d_model), proj = nn.Linear(d_model, d_model), ln_2 = nn.LayerNorm(d_model), "
             "fc = nn.Linear(d_model, d_ff), fc_out = nn.Linear(d_ff, d_model), with d_ff = 4 * d_model "
@@ -320,7 +320,7 @@ def _block_judge(inputs: dict, got) -> None:
     d, h = inputs["d_model"], inputs["n_heads"]
     d_ff = inputs["d_ff"] or 4 * d
     if isinstance(got, dict) and "problem" in got:
-        raise Wrong(f"your TransformerBlock {got['problem']}.", _parts_hint(got.get("part", "")))
+        raise Wrong(f"your TransformerBlock {got['problem']}.", _parts_hint())
     w = {k: torch.from_numpy(v.astype(np.float64)) for k, v in inputs["weights"].items()}
     x = torch.from_numpy(inputs["x"].astype(np.float64))
     ref = _block_variant(x, w, d, h).numpy()
@@ -337,8 +337,7 @@ def _block_judge(inputs: dict, got) -> None:
     if got["n_params"] != expected:
         raise Wrong(f"your block has {got['n_params']:,} parameters, expected {expected:,}.",
                     "Every parameter lives in ln_1, ln_2, qkv, proj, fc or fc_out (a GELU module "
-                    "has none); d_ff defaults to 4 * d_model." if inputs["d_ff"] is None or
-                    got["n_params"] != expected else None)
+                    "has none); d_ff defaults to 4 * d_model.")
     if not np.all(np.isfinite(out)):
         raise Wrong("output contains NaN or inf.", "Fill masked scores with -inf only where the "
                     "mask is False: each query can always see itself.")
