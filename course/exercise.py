@@ -279,7 +279,7 @@ def watch_calls(forbidden: tuple[str, ...]):
     used: list[str] = []
     undo = []
     for name in forbidden:
-        if _is_module(name):
+        if _is_module(name) or "." not in name:     # a module, or a package not installed
             continue
         parent_name, attr = name.rsplit(".", 1)
         try:

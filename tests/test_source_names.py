@@ -77,6 +77,12 @@ def test_tensor_methods_of_a_forbidden_op_are_watched_and_restored():
     assert torch.Tensor.log_softmax is original and "log_softmax" not in torch.Tensor.__dict__
 
 
+def test_a_forbidden_package_that_is_not_installed_is_no_error():
+    with watch_calls(("a_package_nobody_installed", "a_package_nobody_installed.ops.nms")) as used:
+        torch.zeros(3).sum()
+    assert used == []
+
+
 def test_subclasses_of_tuple_list_and_dict_are_plain_data():
     Fold = namedtuple("Fold", "train val")
 
