@@ -2,8 +2,6 @@
 import os
 from collections import defaultdict
 
-import pytest
-
 # Two workers on two cores: one thread each, or torch processes slow each other down.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -36,18 +34,3 @@ def pytest_sessionfinish(session, exitstatus):
     over = [p for p, s in _notebook_seconds.items() if s > NOTEBOOK_BUDGET_SECONDS]
     if over and session.exitstatus == 0:
         session.exitstatus = 1
-
-
-# Scheduling (pytest-xdist, `--dist loadgroup` in pyproject.toml): the cells of one notebook
-# and the tests of one file run on one worker (a notebook is one kernel; files share module
-# fixtures such as the built book), except in the files below, whose tests are independent
-# and each take seconds (a grading, a student notebook run): those spread over the workers.
-SPREAD_FILES = {"test_grade.py", "test_right_answers.py", "test_student_notebooks.py"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if path.rsplit("/", 1)[-1] not in SPREAD_FILES:
-            item.add_marker(pytest.mark.xdist_group(path))
