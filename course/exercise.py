@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course.source_names import names_used
+from course.source_names import names_used, resolve
 
 STATUSES = ("passed", "failed", "not_implemented", "timeout", "error")
 
@@ -238,19 +238,6 @@ def forbidden_in_source(source: str, forbidden: tuple[str, ...], imports: dict[s
     return list(names_used(source, forbidden, imports, namespace))
 
 
-def _resolve(dotted: str):
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for p in parts[i:]:
-            obj = getattr(obj, p)
-        return obj
-    raise ImportError(dotted)
-
-
 def _watch_tensor_method(name: str, attr: str, used: list[str]) -> list[Callable]:
     """``torch.log_softmax`` is also ``z.log_softmax()``: watch the Tensor method of that name.
 
@@ -282,10 +269,9 @@ def watch_calls(forbidden: tuple[str, ...]):
         if _is_module(name) or "." not in name:     # a module, or a package not installed
             continue
         parent_name, attr = name.rsplit(".", 1)
-        try:
-            parent = _resolve(parent_name)
-            target = getattr(parent, attr)
-        except (ImportError, AttributeError):
+        parent = resolve(parent_name)
+        target = getattr(parent, attr, None) if parent is not None else None
+        if target is None:
             continue
         if isinstance(target, type):
             original_init = target.__dict__.get("__init__")
