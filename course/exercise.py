@@ -460,6 +460,21 @@ def expect_array(got: Any, ref: np.ndarray, what: str = "output", rtol: float = 
     return got
 
 
+def expect_tensor(got: Any, shape: tuple, what: str = "output", shape_hint: str | None = None,
+                  numpy_hint: str = "Use torch operations on the tensors you are given and return a "
+                                    "tensor.") -> np.ndarray:
+    """Check that ``got`` is a torch.Tensor of ``shape`` (torch in, torch out); return its array."""
+    shape = tuple(shape)
+    if isinstance(got, np.ndarray):
+        raise Wrong(f"{what} is a NumPy array; this exercise is torch in, torch out.", numpy_hint)
+    if not isinstance(got, TensorData):
+        raise Wrong(f"{what} is {describe(got)}, expected a torch.Tensor of shape {shape}.",
+                    "Did you forget a return statement?")
+    if got.array.shape != shape:
+        raise Wrong(f"{what} has shape {got.array.shape}, expected {shape}.", shape_hint)
+    return got.array
+
+
 def as_float(value: Any) -> float | None:
     """``value`` as a float if it is a real number (not a bool), else None."""
     if isinstance(value, np.ndarray) and value.shape == ():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from course.exercise import (Case, Exercise, TensorData, Wrong, describe, expect_array,
-                             expect_number, mistake_hint, register)
+                             expect_number, expect_tensor, mistake_hint, register)
 
 # --------------------------------------------------------------------------- 10.1
 
@@ -67,19 +67,13 @@ def _masked_mean_judge(inputs: dict, got) -> None:
     h, mask = inputs["h"].astype(np.float64), inputs["mask"]
     ref = np.stack([h[i][mask[i]].mean(axis=0) for i in range(len(h))])   # the oracle: a loop
     out = got.get("out") if isinstance(got, dict) else got
-    if isinstance(out, np.ndarray):
-        raise Wrong("returned a NumPy array; this exercise is torch in, torch out.",
-                    "Use torch operations on h and mask and return a tensor (gradients must flow).")
-    if not isinstance(out, TensorData):
-        raise Wrong(f"returned {describe(out)}, expected a torch.Tensor of shape {ref.shape}.",
-                    "Did you forget a return statement?")
+    got_shape = out.array.shape if isinstance(out, TensorData) else None
+    arr = expect_tensor(out, ref.shape, "the result", numpy_hint="Use torch operations on h and "
+                        "mask and return a tensor (gradients must flow).", shape_hint=(
+                            "Reduce over the tokens (dim=1) and keep the features: (N, T, D) -> (N, D)."
+                            if got_shape in ((len(h), h.shape[1]), (h.shape[0],), ()) else None))
     if got["mutated"]:
         raise Wrong("your function changed h in place.", "Build new tensors: h * m, not h *= m.")
-    arr = out.array
-    if arr.shape != ref.shape:
-        hint = ("Reduce over the tokens (dim=1) and keep the features: (N, T, D) -> (N, D)."
-                if arr.shape in ((len(h), h.shape[1]), (h.shape[0],), ()) else None)
-        raise Wrong(f"returned shape {arr.shape}, expected {ref.shape}.", hint)
     want = f"torch.{inputs['dtype']}"
     if out.dtype != want:
         raise Wrong(f"returned dtype {out.dtype}, expected {want} (the dtype of h).",

@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from course.exercise import (Case, Exercise, TensorData, Wrong, as_float, describe, register)
+from course.exercise import (Case, Exercise, TensorData, Wrong, as_float, describe, expect_tensor,
+                             register)
 
 
 def __getattr__(name):
@@ -27,19 +28,6 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(name)
-
-
-def _tensor_array(got, what: str, ref: np.ndarray) -> np.ndarray:
-    """The array of a tensor the learner returned, or Wrong saying what came back instead."""
-    if isinstance(got, np.ndarray):
-        raise Wrong(f"{what} is a NumPy array; this exercise is torch in, torch out.",
-                    "Use torch operations on the tensors you are given and return a tensor.")
-    if not isinstance(got, TensorData):
-        raise Wrong(f"{what} is {describe(got)}, expected a torch.Tensor of shape {ref.shape}.",
-                    "Did you forget a return statement?")
-    if got.array.shape != ref.shape:
-        raise Wrong(f"{what} has shape {got.array.shape}, expected {ref.shape}.")
-    return got.array
 
 
 def _close(a, b, tol) -> bool:
@@ -106,7 +94,7 @@ def _ln_judge(inputs: dict, got) -> None:
         raise Wrong(f"your layer_norm changed its input `{got['changed'][0]}` in place.",
                     "In-place operations (x -= mean, x /= std, x.sub_(...)) change the caller's "
                     "tensor: write x - mean, a new tensor, instead.")
-    out = _tensor_array(got["out"], "output", ref)
+    out = expect_tensor(got["out"], np.shape(ref), "output")
     tol = dict(rtol=1e-4, atol=1e-5) if x.dtype == np.float32 else dict(rtol=1e-7, atol=1e-9)
     if not _close(out, ref, tol):
         mistakes = [
@@ -327,7 +315,7 @@ def _block_judge(inputs: dict, got) -> None:
     if isinstance(got["out"], tuple):
         raise Wrong(f"forward returned a tuple of {len(got['out'])}; return the block's output "
                     "(N, T, d_model) alone.")
-    out = _tensor_array(got["out"], "output", ref)
+    out = expect_tensor(got["out"], np.shape(ref), "output")
     tol = dict(rtol=1e-4, atol=1e-5) if inputs["dtype"] == "float32" else dict(rtol=1e-7, atol=1e-9)
     if not _close(out, ref, tol):
         for change, hint in BLOCK_MISTAKES:
@@ -468,7 +456,7 @@ def _gpt_judge(inputs: dict, got) -> None:
                     known.get(diff, "Only the contract's parts: tok_emb, pos_emb, blocks, ln_f and a "
                                     "head tied to tok_emb.weight (no bias)."))
     ref = _gpt_variant(inputs)
-    logits = _tensor_array(got["logits"], "logits", ref)
+    logits = expect_tensor(got["logits"], np.shape(ref), "logits")
     tol = dict(rtol=1e-4, atol=1e-4) if inputs["dtype"] == "float32" else dict(rtol=1e-7, atol=1e-8)
     if not _close(logits, ref, tol):
         mistakes = [(dict(positions=False), "Add the position embeddings: x = tok_emb(idx) + "
@@ -658,7 +646,7 @@ def _lora_judge(inputs: dict, got) -> None:
     if not np.any(A0):
         raise Wrong("at initialisation A is zero (and B too): neither would ever get a gradient.",
                     "Draw A at random, e.g. torch.randn(r, in_features) / sqrt(in_features).")
-    init_out = _tensor_array(got["init_out"], "output at initialisation", base_out.numpy())
+    init_out = expect_tensor(got["init_out"], base_out.shape, "output at initialisation")
     if not _close(init_out, base_out.numpy(), tol):
         raise Wrong("at initialisation the output differs from base(x).",
                     "forward(x) = base(x) + (alpha / r) · x Aᵀ Bᵀ, which is base(x) while B = 0.")
@@ -671,7 +659,7 @@ def _lora_judge(inputs: dict, got) -> None:
         raise Wrong(f"trainable parameters {got['trainable']} ({got['n_trainable']:,} numbers), "
                     f"expected A and B only, r · (in + out) = {expected:,}.")
     ref = (base_out + (alpha / r) * x @ A.T @ B.T).numpy()
-    out = _tensor_array(got["out"], "output", ref)
+    out = expect_tensor(got["out"], np.shape(ref), "output")
     if not _close(out, ref, tol):
         hint = None
         if _close(out, (base_out + alpha * x @ A.T @ B.T).numpy(), tol):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from course.exercise import (Case, Exercise, TensorData, Wrong, as_float, describe,
-                             expect_number, register)
+                             expect_number, expect_tensor, register)
 
 # --------------------------------------------------------------------------- small models as data
 
@@ -106,15 +106,8 @@ def _images(rng: np.random.Generator, n: int, in_shape=(1, 8, 8)) -> np.ndarray:
 
 
 def _tensor_output(got, x_shape, what="output") -> np.ndarray:
-    if isinstance(got, np.ndarray):
-        raise Wrong(f"{what} is a NumPy array; this exercise returns a torch.Tensor like x.",
-                    "Keep working in torch and return the tensor.")
-    if not isinstance(got, TensorData):
-        raise Wrong(f"{what} is {describe(got)}, expected a torch.Tensor of shape {tuple(x_shape)}.",
-                    "Did you forget a return statement?")
-    arr = got.array
-    if arr.shape != tuple(x_shape):
-        raise Wrong(f"{what} has shape {arr.shape}, expected {tuple(x_shape)} (the shape of x).")
+    arr = expect_tensor(got, x_shape, what, shape_hint="It is a tensor like x, of x's shape.",
+                        numpy_hint="Keep working in torch and return the tensor.")
     if got.dtype != "torch.float64":
         raise Wrong(f"{what} has dtype {got.dtype}; the model and x are float64, so should it be.",
                     "Do not cast: compute in the dtype of x.")
@@ -493,17 +486,10 @@ def _clip_judge(inputs: dict, got) -> None:
         raise Wrong("the check could not read your result back.")
     grads, C = inputs["grads"], inputs["max_norm"]
     out = got["clipped"]
-    if isinstance(out, np.ndarray):
-        raise Wrong("returned a NumPy array; this exercise is torch in, torch out.")
-    if not isinstance(out, TensorData):
-        raise Wrong(f"returned {describe(out)}, expected a torch.Tensor of shape {grads.shape}.",
-                    "Did you forget a return statement?")
+    arr = expect_tensor(out, grads.shape, "the result", shape_hint="Keep the (B, P) shape, one row "
+                        "per sample: take the norm with keepdim=True so that it broadcasts.")
     if got["mutated"]:
         raise Wrong("your function changed grads in place.", "Return a new tensor: grads * factor.")
-    arr = out.array
-    if arr.shape != grads.shape:
-        raise Wrong(f"returned shape {arr.shape}, expected {grads.shape} (one row per sample).",
-                    "Keep the (B, P) shape: take the norm with keepdim=True so that it broadcasts.")
     want = "torch.float64" if grads.dtype == np.float64 else "torch.float32"
     if out.dtype != want:
         raise Wrong(f"returned dtype {out.dtype}, expected {want} (the dtype of grads).")
